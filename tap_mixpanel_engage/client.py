@@ -1,0 +1,325 @@
+"""One Engage query over HTTP: auth, request building, retries and error mapping.
+
+Worker threads call :meth:`EngageClient.fetch`; each thread gets its own ``requests.Session``
+(sessions are not documented as thread-safe). Every wait is logged with its reason, its length
+and its page, and counted in :class:`ExportStats`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import requests
+
+from tap_mixpanel_engage.errors import APIError, AuthError, SessionExpired
+from tap_mixpanel_engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
+from tap_mixpanel_engage.settings import EngageSettings
+
+logger = logging.getLogger("tap-mixpanel-engage")
+
+_TRANSIENT = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass
+class PageResponse:
+    """One decoded Engage response."""
+
+    page: int
+    results: list[dict[str, Any]]
+    session_id: str | None
+    page_size: int | None
+    total: int | None
+
+
+@dataclass
+class ExportStats:
+    """Counters shared by the workers of one export (guarded by ``lock``)."""
+
+    requests: int = 0
+    retries: int = 0
+    wait_seconds: float = 0.0
+    rate_limit_wait_seconds: float = 0.0
+    rate_limited: int = 0
+    session_restarts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add_wait(self, seconds: float, *, rate_limit: bool) -> None:
+        """Count time spent waiting; rate-limit waits are also counted on their own."""
+        with self.lock:
+            self.wait_seconds += seconds
+            if rate_limit:
+                self.rate_limit_wait_seconds += seconds
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry; tests shorten the waits."""
+
+    max_tries: int = 8
+    """Tries for 5xx, timeouts, dropped connections and unparseable bodies."""
+    max_rate_limited: int = 30
+    """Tries for HTTP 429 answers (rate limits clear by themselves, given time)."""
+    backoff_base: float = 0.5
+    backoff_cap: float = 60.0
+    max_retry_after: float = 3600.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter: between half and all of ``base * 2**(attempt-1)``."""
+        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        return float(ceiling * random.uniform(0.5, 1.0))
+
+
+class EngageClient:
+    """Sends Engage queries for one export; thread-safe."""
+
+    def __init__(
+        self,
+        settings: EngageSettings,
+        *,
+        cancelled: threading.Event,
+        stats: ExportStats,
+        limit: AdaptiveLimit,
+        budget: RollingWindowBudget | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.cancelled = cancelled
+        self.stats = stats
+        self.limit = limit
+        self.budget = budget
+        self.policy = policy or RetryPolicy()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        if settings.uses_service_account:
+            self._auth = (settings.username or "", settings.secret or "")
+        else:
+            self._auth = (settings.api_secret or "", "")
+        self._query_params: dict[str, str] = {}
+        if settings.project_id is not None:
+            self._query_params["project_id"] = str(settings.project_id)
+        if settings.workspace_id is not None:
+            self._query_params["workspace_id"] = str(settings.workspace_id)
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.auth = self._auth
+            session.headers["User-Agent"] = self.settings.user_agent
+            self._local.session = session
+            with self._sessions_lock:
+                self._sessions.append(session)
+        return session
+
+    def close(self) -> None:
+        """Close every thread's HTTP session."""
+        with self._sessions_lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def fetch(self, body: Mapping[str, str], page: int) -> PageResponse:
+        """Send one query (form-encoded POST) and return the decoded page, retrying as needed.
+
+        Raises:
+            SessionExpired: the page's session is gone (the export opens a new one).
+            AuthError: credentials or project access rejected.
+            APIError: any other refusal, or retries exhausted; names the page.
+            Cancelled: the export closed meanwhile.
+        """
+        transient = rate_limited = 0
+        while True:
+            self._pace(page)
+            self.limit.acquire(self.cancelled)
+            ok = limited = False
+            retry_after: float | None = None
+            try:
+                with self.stats.lock:
+                    self.stats.requests += 1
+                try:
+                    response = self._session().post(
+                        self.settings.engage_url,
+                        params=self._query_params,
+                        data=body,
+                        timeout=self.settings.request_timeout,
+                    )
+                except _TRANSIENT as exc:
+                    reason = f"{type(exc).__name__} (connection dropped or timed out)"
+                else:
+                    status = response.status_code
+                    if status == 200:
+                        decoded = _decode_page(response.content, page)
+                        if decoded is not None:
+                            ok = True
+                            return decoded
+                        reason = "unparseable response body"
+                    elif status == 429:
+                        limited = True
+                        reason, retry_after = self._rate_limited(response, page)
+                    elif status >= 500:
+                        reason = f"HTTP {status}: {_error_text(response)}"
+                    else:
+                        raise _client_error(response, page, self.settings)
+            finally:
+                self.limit.release(success=ok)
+            if limited:
+                rate_limited += 1
+                if rate_limited >= self.policy.max_rate_limited:
+                    raise APIError(
+                        f"page {page}: still rate limited after {rate_limited} tries ({reason})",
+                        status=429,
+                        page=page,
+                    )
+                wait = retry_after if retry_after is not None else self.policy.backoff(rate_limited)
+                self._wait(wait, page, reason, rate_limit=True)
+            else:
+                transient += 1
+                if transient >= self.policy.max_tries:
+                    raise APIError(
+                        f"page {page}: gave up after {transient} tries; last error: {reason}",
+                        page=page,
+                    )
+                self._wait(self.policy.backoff(transient), page, reason, rate_limit=False)
+
+    def _pace(self, page: int) -> None:
+        if self.budget is None:
+            return
+
+        def log_wait(seconds: float) -> None:
+            logger.info(
+                "page %d: waiting %.1fs to stay within max_requests_per_hour=%d",
+                page,
+                seconds,
+                self.budget.limit if self.budget else 0,
+            )
+
+        waited = self.budget.acquire(on_wait=log_wait)
+        if waited:
+            self.stats.add_wait(waited, rate_limit=True)
+
+    def _rate_limited(self, response: requests.Response, page: int) -> tuple[str, float | None]:
+        text = _error_text(response)
+        with self.stats.lock:
+            self.stats.rate_limited += 1
+        if "concurrent" in text.lower():
+            new_limit = self.limit.shrink()
+            logger.warning(
+                "page %d: the API says too many queries run at once (other clients share the "
+                "project's slots); lowering concurrency to %d",
+                page,
+                new_limit,
+            )
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            retry_after = min(retry_after, self.policy.max_retry_after)
+        return f"HTTP 429: {text}", retry_after
+
+    def _wait(self, seconds: float, page: int, reason: str, *, rate_limit: bool) -> None:
+        with self.stats.lock:
+            self.stats.retries += 1
+        logger.warning("page %d: %s; retrying in %.2fs", page, reason, seconds)
+        started = time.monotonic()
+        interrupted = self.cancelled.wait(seconds)
+        self.stats.add_wait(time.monotonic() - started, rate_limit=rate_limit)
+        if interrupted:
+            raise Cancelled
+
+
+def _decode_page(content: bytes, page: int) -> PageResponse | None:
+    try:
+        payload = _decode(content)
+    except msgspec.DecodeError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        return None
+    return PageResponse(
+        page=page,
+        results=payload["results"],
+        session_id=payload.get("session_id"),
+        page_size=payload.get("page_size"),
+        total=payload.get("total"),
+    )
+
+
+def _error_text(response: requests.Response) -> str:
+    """The API's own error text (JSON ``error`` field), or the start of the body."""
+    try:
+        payload = json.loads(response.content)
+    except ValueError:
+        return response.text[:300].strip() or response.reason or "no details"
+    if isinstance(payload, dict) and payload.get("error"):
+        return str(payload["error"])
+    return response.text[:300].strip()
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def _client_error(response: requests.Response, page: int, settings: EngageSettings) -> Exception:
+    """Map a 4xx answer to the error a user can act on, naming the likely setting."""
+    status = response.status_code
+    text = _error_text(response)
+    lowered = text.lower()
+    if page > 0 and "session" in lowered:
+        return SessionExpired(page, text)
+    if status in (401, 403) or "authenticate" in lowered or "credential" in lowered:
+        if settings.uses_service_account:
+            hint = (
+                "check `username`, `secret` and `project_id` (the service account must belong to "
+                f"the project), and `region` ({settings.region}: the project must live there)"
+            )
+        else:
+            hint = f"check `api_secret` and `region` ({settings.region})"
+        return AuthError(
+            f"Mixpanel refused the credentials (HTTP {status}: {text}); {hint}",
+            status=status,
+            page=page,
+        )
+    if status == 402:
+        return APIError(
+            f"Mixpanel answered HTTP 402 ({text}): the project's plan does not include API "
+            "access to profiles",
+            status=status,
+            page=page,
+        )
+    if status == 404:
+        hint = "check `api_url` and `region`"
+    elif "where" in lowered:
+        hint = "check the `where` setting"
+    elif "cohort" in lowered:
+        hint = "check `filter_by_cohort`"
+    elif "output_properties" in lowered:
+        hint = "check `output_properties`"
+    else:
+        hint = "check `where`, `output_properties`, `filter_by_cohort` and `project_id`"
+    return APIError(
+        f"Mixpanel rejected the query for page {page} (HTTP {status}: {text}); {hint}",
+        status=status,
+        page=page,
+    )
+
+
+__all__ = ["Cancelled", "EngageClient", "ExportStats", "PageResponse", "RetryPolicy"]

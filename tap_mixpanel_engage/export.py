@@ -1,0 +1,347 @@
+"""One profile export: page 0, then the other pages through the ordered window, with recovery.
+
+This is the engine shared by the Singer stream and the Python API. It yields pages in order on
+the calling thread; worker threads only send and parse. It owns the session lifecycle: resuming
+from a saved position, and opening a new session when the API lets one expire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from tap_mixpanel_engage.client import EngageClient, ExportStats, PageResponse, RetryPolicy
+from tap_mixpanel_engage.dates import to_mixpanel
+from tap_mixpanel_engage.errors import APIError, SessionExpired
+from tap_mixpanel_engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
+from tap_mixpanel_engage.pagination import ordered_window
+from tap_mixpanel_engage.settings import EngageSettings
+
+logger = logging.getLogger("tap-mixpanel-engage")
+
+MAX_SESSION_RESTARTS = 20
+QUERIES_PER_HOUR = 60
+"""Mixpanel's documented per-project budget, used for the planning warning when none is set."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """What is asked of the API; its fingerprint decides whether saved progress still applies."""
+
+    where: str | None
+    output_properties: tuple[str, ...] | None
+    filter_by_cohort: int | None
+    include_all_users: bool | None
+    page_size: int | None
+    project: str
+
+    @classmethod
+    def for_settings(cls, settings: EngageSettings, since: str | None) -> Query:
+        """The query for ``settings``, limited to profiles seen at or after ``since`` if given."""
+        where = settings.where
+        if since:
+            clause = f'properties["$last_seen"] >= "{to_mixpanel(since)}"'
+            where = f"({where}) and {clause}" if where else clause
+        return cls(
+            where=where,
+            output_properties=settings.output_properties,
+            filter_by_cohort=settings.filter_by_cohort,
+            include_all_users=settings.include_all_users,
+            page_size=settings.page_size,
+            project=f"{settings.api_url}|{settings.project_id}|{settings.workspace_id}",
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of everything that shapes the result set and its paging."""
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def body(self, page: int, session_id: str | None) -> dict[str, str]:
+        """The form body for ``page`` (with the session for pages after 0)."""
+        body: dict[str, str] = {"page": str(page)}
+        if session_id:
+            body["session_id"] = session_id
+        if self.where:
+            body["where"] = self.where
+        if self.output_properties is not None:
+            body["output_properties"] = json.dumps(list(self.output_properties))
+        if self.filter_by_cohort is not None:
+            body["filter_by_cohort"] = json.dumps({"id": self.filter_by_cohort})
+        if self.include_all_users is not None:
+            body["include_all_users"] = "true" if self.include_all_users else "false"
+        if self.page_size is not None:
+            body["page_size"] = str(self.page_size)
+        return body
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an export stands: saved in STATE so a killed run can continue.
+
+    ``page`` is the last page whose records have all been handed out.
+    """
+
+    fingerprint: str
+    session_id: str
+    page: int
+    pages: int
+    page_size: int
+    total: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for Singer STATE."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Position | None:
+        """Read a saved position; None when absent or not of this shape."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                fingerprint=str(data["fingerprint"]),
+                session_id=str(data["session_id"]),
+                page=int(data["page"]),
+                pages=int(data["pages"]),
+                page_size=int(data["page_size"]),
+                total=int(data["total"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results, handed out in page order."""
+
+    index: int
+    pages: int | None
+    results: list[dict[str, Any]]
+    restarted: bool
+    """True when a new session began before this page (duplicates may follow)."""
+
+
+class Export:
+    """Iterate over the pages of one query; :attr:`position` tracks progress for STATE."""
+
+    def __init__(
+        self,
+        settings: EngageSettings,
+        query: Query,
+        *,
+        resume: Position | None = None,
+        policy: RetryPolicy | None = None,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.on_idle = on_idle
+        self.query = query
+        self.resume = resume if resume and resume.fingerprint == query.fingerprint else None
+        if resume and self.resume is None:
+            logger.info("saved progress belongs to another query; starting a fresh export")
+        self.stats = ExportStats()
+        self.cancelled = threading.Event()
+        self.limit = AdaptiveLimit(settings.max_workers)
+        budget = None
+        if settings.max_requests_per_hour:
+            budget = RollingWindowBudget(
+                settings.max_requests_per_hour, 3600.0, cancelled=self.cancelled
+            )
+        self.client = EngageClient(
+            settings,
+            cancelled=self.cancelled,
+            stats=self.stats,
+            limit=self.limit,
+            budget=budget,
+            policy=policy,
+        )
+        self.position: Position | None = None
+        self.pages_total: int | None = None
+        self.pages_done = 0
+
+    def pages(self) -> Generator[Page, None, None]:
+        """Yield every page in order; closing the iterator cancels outstanding work."""
+        try:
+            yield from self._pages()
+        except Cancelled:
+            return
+        finally:
+            self.cancelled.set()
+            self.client.close()
+
+    def _fetch_first(self, session_id: str | None, page: int) -> PageResponse:
+        return self.client.fetch(self.query.body(page, session_id), page)
+
+    def _pages(self) -> Iterator[Page]:
+        restarted = False
+        start = self._resume_start()
+        if start is None:
+            first = self._open_session()
+            yield self._handout(first, restarted=False)
+            if self.position is None:
+                yield from self._sequential(first)
+                return
+            next_page = 1
+        else:
+            next_page = start
+        restarts = 0
+        while self.position is not None and next_page < self.position.pages:
+            try:
+                for page in self._window(self.position.session_id, next_page):
+                    yield self._handout(page, restarted=restarted)
+                    restarted = False
+                    next_page = page.page + 1
+            except SessionExpired as exc:
+                restarts += 1
+                with self.stats.lock:
+                    self.stats.session_restarts += 1
+                if restarts > MAX_SESSION_RESTARTS:
+                    raise APIError(
+                        f"page {exc.page}: the query session kept expiring "
+                        f"({restarts} new sessions); lower `page_size` or check the API status",
+                        page=exc.page,
+                    ) from exc
+                logger.warning("page %d: %s; opening a new session", exc.page, exc)
+                next_page = yield from self._reopen(next_page)
+                restarted = True
+
+    def _resume_start(self) -> int | None:
+        """Validate the saved session; return the next page to fetch, or None to start over."""
+        saved = self.resume
+        if saved is None:
+            return None
+        self.position = saved
+        self.pages_total = saved.pages
+        self.pages_done = saved.page + 1
+        if saved.page + 1 >= saved.pages:
+            logger.info("saved progress says the export had finished; nothing left to fetch")
+            return saved.pages
+        logger.info(
+            "resuming session at page %d of %d (pages 0..%d were already emitted)",
+            saved.page + 1,
+            saved.pages,
+            saved.page,
+        )
+        try:
+            probe = self._fetch_first(saved.session_id, saved.page + 1)
+        except SessionExpired:
+            logger.warning("the saved session has expired; starting the export over")
+            self.position = None
+            self.pages_total = None
+            self.pages_done = 0
+            return None
+        self._pending_probe = probe
+        return saved.page + 1
+
+    def _open_session(self) -> PageResponse:
+        first = self._fetch_first(None, 0)
+        if first.total is not None and first.session_id and first.page_size:
+            pages = max(1, math.ceil(first.total / first.page_size))
+            self.position = Position(
+                fingerprint=self.query.fingerprint,
+                session_id=first.session_id,
+                page=0,
+                pages=pages,
+                page_size=first.page_size,
+                total=first.total,
+            )
+            self.pages_total = pages
+            self._warn_about_budget(pages)
+        else:
+            logger.warning("page 0 carried no total; paging sequentially until a short page")
+        return first
+
+    def _warn_about_budget(self, pages: int) -> None:
+        budget = self.settings.max_requests_per_hour
+        limit = budget or QUERIES_PER_HOUR
+        if pages > limit:
+            logger.warning(
+                "this export plans %d queries, more than %s per hour%s",
+                pages,
+                limit,
+                " (max_requests_per_hour): waits will keep it within the budget"
+                if budget
+                else " (Mixpanel's documented budget): expect HTTP 429s and waits, or set "
+                "`max_requests_per_hour`",
+            )
+
+    def _window(self, session_id: str, start: int) -> Iterator[PageResponse]:
+        assert self.position is not None
+        probe: PageResponse | None = getattr(self, "_pending_probe", None)
+        self._pending_probe = None
+        if probe is not None and probe.page == start:
+            yield probe
+            start += 1
+
+        def fetch(page: int) -> PageResponse:
+            return self.client.fetch(self.query.body(page, session_id), page)
+
+        for _, page in ordered_window(
+            fetch,
+            range(start, self.position.pages),
+            max_workers=self.settings.max_workers,
+            cancelled=self.cancelled,
+            on_idle=self.on_idle,
+        ):
+            yield page
+
+    def _reopen(self, next_page: int) -> Generator[Page, None, int]:
+        """Open a new session after expiry; return the page to continue from.
+
+        When the new session still starts with the pages already emitted (same total, same
+        last page), the export continues where it stopped. Otherwise profiles may have moved
+        between pages, so every page is fetched again: duplicates are allowed, losses are not.
+        """
+        old = self.position
+        first = self._open_session()
+        new = self.position
+        if old is not None and new is not None and next_page > 0 and new.total == old.total:
+            aligned = first if next_page == 1 else self._fetch_first(new.session_id, next_page - 1)
+            if self._last_ids == _edge_ids(aligned.results):
+                logger.info("the new session matches the pages already emitted; continuing")
+                self.position = replace(new, page=next_page - 1)
+                return next_page
+        logger.warning("the new session differs from the old one; fetching every page again")
+        yield self._handout(first, restarted=True)
+        if self.position is None:
+            yield from self._sequential(first)
+            return 0  # the caller's loop ends: no position means no window
+        return 1
+
+    _last_ids: tuple[str, str, int] | None = None
+    _pending_probe: PageResponse | None = None
+
+    def _handout(self, response: PageResponse, *, restarted: bool) -> Page:
+        self._last_ids = _edge_ids(response.results)
+        if self.position is not None:
+            self.position = replace(self.position, page=response.page)
+        self.pages_done += 1
+        return Page(
+            index=response.page,
+            pages=self.pages_total,
+            results=response.results,
+            restarted=restarted,
+        )
+
+    def _sequential(self, first: PageResponse) -> Iterator[Page]:
+        """The documented stop rule: continue while a page is full."""
+        page_size = first.page_size or len(first.results)
+        response = first
+        while page_size and len(response.results) >= page_size and response.session_id:
+            response = self.client.fetch(
+                self.query.body(response.page + 1, first.session_id), response.page + 1
+            )
+            yield self._handout(response, restarted=False)
+
+
+def _edge_ids(results: list[dict[str, Any]]) -> tuple[str, str, int] | None:
+    if not results:
+        return None
+    return (str(results[0].get("$distinct_id")), str(results[-1].get("$distinct_id")), len(results))
