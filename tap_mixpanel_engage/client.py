@@ -134,8 +134,12 @@ class EngageClient:
                 session.close()
             self._sessions.clear()
 
-    def fetch(self, body: Mapping[str, str], page: int) -> PageResponse:
+    def fetch(
+        self, body: Mapping[str, str], page: int, cancelled: threading.Event | None = None
+    ) -> PageResponse:
         """Send one query (form-encoded POST) and return the decoded page, retrying as needed.
+
+        Waits end early when ``cancelled`` (default: the export's event) is set.
 
         Raises:
             SessionExpired: the page's session is gone (the export opens a new one).
@@ -143,10 +147,11 @@ class EngageClient:
             APIError: any other refusal, or retries exhausted; names the page.
             Cancelled: the export closed meanwhile.
         """
+        stop = cancelled if cancelled is not None else self.cancelled
         transient = rate_limited = 0
         while True:
-            self._pace(page)
-            self.limit.acquire(self.cancelled)
+            self._pace(page, stop)
+            self.limit.acquire(stop)
             ok = limited = False
             retry_after: float | None = None
             try:
@@ -187,7 +192,7 @@ class EngageClient:
                         page=page,
                     )
                 wait = retry_after if retry_after is not None else self.policy.backoff(rate_limited)
-                self._wait(wait, page, reason, rate_limit=True)
+                self._wait(wait, page, reason, stop, rate_limit=True)
             else:
                 transient += 1
                 if transient >= self.policy.max_tries:
@@ -195,9 +200,9 @@ class EngageClient:
                         f"page {page}: gave up after {transient} tries; last error: {reason}",
                         page=page,
                     )
-                self._wait(self.policy.backoff(transient), page, reason, rate_limit=False)
+                self._wait(self.policy.backoff(transient), page, reason, stop, rate_limit=False)
 
-    def _pace(self, page: int) -> None:
+    def _pace(self, page: int, cancelled: threading.Event) -> None:
         if self.budget is None:
             return
 
@@ -209,7 +214,7 @@ class EngageClient:
                 self.budget.limit if self.budget else 0,
             )
 
-        waited = self.budget.acquire(on_wait=log_wait)
+        waited = self.budget.acquire(cancelled, on_wait=log_wait)
         if waited:
             self.stats.add_wait(waited, rate_limit=True)
 
@@ -230,12 +235,20 @@ class EngageClient:
             retry_after = min(retry_after, self.policy.max_retry_after)
         return f"HTTP 429: {text}", retry_after
 
-    def _wait(self, seconds: float, page: int, reason: str, *, rate_limit: bool) -> None:
+    def _wait(
+        self,
+        seconds: float,
+        page: int,
+        reason: str,
+        cancelled: threading.Event,
+        *,
+        rate_limit: bool,
+    ) -> None:
         with self.stats.lock:
             self.stats.retries += 1
         logger.warning("page %d: %s; retrying in %.2fs", page, reason, seconds)
         started = time.monotonic()
-        interrupted = self.cancelled.wait(seconds)
+        interrupted = cancelled.wait(seconds)
         self.stats.add_wait(time.monotonic() - started, rate_limit=rate_limit)
         if interrupted:
             raise Cancelled

@@ -151,9 +151,7 @@ class Export:
         self.limit = AdaptiveLimit(settings.max_workers)
         budget = None
         if settings.max_requests_per_hour:
-            budget = RollingWindowBudget(
-                settings.max_requests_per_hour, 3600.0, cancelled=self.cancelled
-            )
+            budget = RollingWindowBudget(settings.max_requests_per_hour, 3600.0)
         self.client = EngageClient(
             settings,
             cancelled=self.cancelled,
@@ -170,8 +168,6 @@ class Export:
         """Yield every page in order; closing the iterator cancels outstanding work."""
         try:
             yield from self._pages()
-        except Cancelled:
-            return
         finally:
             self.cancelled.set()
             self.client.close()
@@ -280,14 +276,20 @@ class Export:
             yield probe
             start += 1
 
+        # Each window has its own cancel event: a window that ends on an error (an expired
+        # session) must not cancel the export that goes on with a new session.
+        window_closed = threading.Event()
+
         def fetch(page: int) -> PageResponse:
-            return self.client.fetch(self.query.body(page, session_id), page)
+            if self.cancelled.is_set():
+                raise Cancelled
+            return self.client.fetch(self.query.body(page, session_id), page, window_closed)
 
         for _, page in ordered_window(
             fetch,
             range(start, self.position.pages),
             max_workers=self.settings.max_workers,
-            cancelled=self.cancelled,
+            cancelled=window_closed,
             on_idle=self.on_idle,
         ):
             yield page

@@ -31,14 +31,12 @@ class RollingWindowBudget:
         window: float = 3600.0,
         *,
         clock: Clock = time.monotonic,
-        cancelled: threading.Event | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self.limit = limit
         self.window = window
         self._clock = clock
-        self._cancelled = cancelled or threading.Event()
         self._lock = threading.Lock()
         self._stamps: deque[float] = deque()
 
@@ -54,7 +52,9 @@ class RollingWindowBudget:
             return 0.0
         return self._stamps[0] + self.window - now
 
-    def acquire(self, on_wait: Callable[[float], None] | None = None) -> float:
+    def acquire(
+        self, cancelled: threading.Event, on_wait: Callable[[float], None] | None = None
+    ) -> float:
         """Take a slot, waiting as long as needed; return the seconds waited.
 
         Raises:
@@ -70,7 +70,7 @@ class RollingWindowBudget:
                     return waited
             if on_wait is not None:
                 on_wait(wait)
-            if self._cancelled.wait(wait):
+            if cancelled.wait(wait):
                 raise Cancelled
             waited += wait
 

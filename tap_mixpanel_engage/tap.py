@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from functools import cached_property
+from types import FrameType
 from typing import Any
 
 from singer_sdk import Stream, Tap
@@ -113,6 +114,20 @@ class TapMixpanelEngage(Tap):
         super().__init__(validate_config=validate_config, **kwargs)
         if validate_config:
             _ = self.engage_settings
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        """On SIGINT/SIGTERM: write the state (it resumes the export) and exit non-zero.
+
+        The SDK exits 0 here, which would tell an orchestrator the export finished.
+        """
+        try:
+            self._state_writer.write_state(self.state)
+        finally:
+            self.logger.warning(
+                "interrupted by signal %d; the last STATE resumes the export where it stopped",
+                signum,
+            )
+            sys.exit(128 + signum)
 
     def discover_streams(self) -> list[Stream]:
         """The one stream; discovery makes no API call (it would cost rate limit)."""

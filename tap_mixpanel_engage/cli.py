@@ -1,0 +1,149 @@
+"""``mixpanel-engage``: sync profiles into a sink in one process, or list the installed sinks.
+
+Exit codes: 0 done, 2 authentication or authorisation failure, 3 invalid settings, 1 anything
+else. The result is printed as JSON on stdout; progress goes to stderr (a Rich bar on a terminal,
+plain lines otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from tap_mixpanel_engage.errors import EngageError, SettingsError
+from tap_mixpanel_engage.progress import PageProgress
+from tap_mixpanel_engage.sink import SinkConfigError
+
+PROG = "mixpanel-engage"
+EXIT_OK, EXIT_FAILED, EXIT_AUTH, EXIT_SETTINGS = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("sync", help="fetch every profile and write it through a sink")
+    run.add_argument("--config", required=True, type=Path, help="the tap's settings (JSON)")
+    run.add_argument("--sink", default="duckdb", help="sink name (default: duckdb)")
+    run.add_argument("--path", help="the sink's `path` setting (file or directory)")
+    run.add_argument("--sink-config", type=Path, help="more sink settings (JSON)")
+    run.add_argument("--state", type=Path, help="state file: read if present, written as we go")
+    run.add_argument("--batch-size-rows", type=int, default=10_000, help="records per commit")
+    commands.add_parser("sinks", help="list the installed sinks")
+    return parser
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SettingsError(f"{what} file not found: {path}") from None
+    except ValueError as exc:
+        raise SettingsError(f"{what} file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{what} file {path} must hold a JSON object")
+    return data
+
+
+def _write_state(path: Path, state: Mapping[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, path)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    from tap_mixpanel_engage.library import sync
+
+    config = _read_json(args.config, "--config")
+    sink_config = _read_json(args.sink_config, "--sink-config") if args.sink_config else {}
+    if args.path:
+        sink_config["path"] = args.path
+    state = _read_json(args.state, "--state") if args.state and args.state.exists() else None
+
+    def on_commit(new_state: Mapping[str, Any]) -> None:
+        if args.state:
+            _write_state(args.state, new_state)
+
+    with ExitStack() as stack:
+        on_page = None
+        if sys.stderr.isatty():
+            on_page = stack.enter_context(_RichProgress())
+            logging.getLogger("tap-mixpanel-engage").setLevel(logging.WARNING)
+        result = sync(
+            config,
+            sink=args.sink,
+            sink_config=sink_config,
+            state=state,
+            on_page=on_page,
+            batch_size_rows=args.batch_size_rows,
+            on_commit=on_commit,
+        )
+    print(json.dumps(result.to_dict(), indent=2))
+    return EXIT_OK
+
+
+def _sinks() -> int:
+    from tap_mixpanel_engage.plugins import installed_sinks
+
+    for name, sink_class in sorted(installed_sinks().items()):
+        print(f"{name}\t{sink_class.description}")
+    return EXIT_OK
+
+
+class _RichProgress:
+    """A Rich progress bar fed by ``on_page`` callbacks (on a terminal only)."""
+
+    def __enter__(self) -> _RichProgress:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("profiles"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} pages, {task.fields[records]} records"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self._bar.__enter__()
+        self._task = self._bar.add_task("sync", total=None, records=0)
+        return self
+
+    def __call__(self, progress: PageProgress) -> None:
+        self._bar.update(
+            self._task,
+            total=progress.total_pages,
+            advance=1,
+            records=progress.records,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(None, None, None)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit code (the console script exits with it)."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        if args.command == "sinks":
+            return _sinks()
+        return _sync(args)
+    except (SettingsError, SinkConfigError) as exc:
+        print(f"{PROG}: invalid settings: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    except EngageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; the state file holds the last commit", file=sys.stderr)
+        return 130
+
+
+def entry_point() -> None:
+    """Console script wrapper."""
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Settings: exactly one credential style, ranges, regions; messages name the setting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tap_mixpanel_engage.errors import SettingsError
+from tap_mixpanel_engage.settings import EngageSettings
+
+SERVICE = {"project_id": 1234, "username": "svc-user", "secret": "svc-secret"}
+
+
+def test_service_account_defaults() -> None:
+    s = EngageSettings.from_config(SERVICE)
+    assert s.engage_url == "https://mixpanel.com/api/query/engage"
+    assert s.max_workers == 5
+    assert s.uses_service_account
+    assert s.secrets == ("svc-secret",)
+
+
+@pytest.mark.parametrize(
+    ("region", "host"),
+    [("us", "mixpanel.com"), ("eu", "eu.mixpanel.com"), ("in", "in.mixpanel.com"), ("EU", "eu.")],
+)
+def test_region_chooses_the_host(region: str, host: str) -> None:
+    assert host in EngageSettings.from_config({**SERVICE, "region": region}).engage_url
+
+
+def test_api_url_overrides_region_and_gets_the_path() -> None:
+    s = EngageSettings.from_config({**SERVICE, "api_url": "http://127.0.0.1:8080/"})
+    assert s.engage_url == "http://127.0.0.1:8080/api/query/engage"
+
+
+def test_legacy_secret_warns_that_it_is_deprecated(caplog: pytest.LogCaptureFixture) -> None:
+    s = EngageSettings.from_config({"api_secret": "legacy"})
+    assert not s.uses_service_account
+    assert "deprecated" in caplog.text
+    assert "legacy" not in caplog.text.replace("`api_secret`", "")
+
+
+@pytest.mark.parametrize(
+    ("config", "names"),
+    [
+        ({}, "username"),
+        ({"username": "u"}, "secret"),
+        ({"username": "u", "secret": "s"}, "project_id"),
+        ({**SERVICE, "api_secret": "x"}, "api_secret"),
+        ({**SERVICE, "region": "mars"}, "region"),
+        ({**SERVICE, "max_workers": 9}, "max_workers"),
+        ({**SERVICE, "max_workers": 0}, "max_workers"),
+        ({**SERVICE, "page_size": 0}, "page_size"),
+        ({**SERVICE, "max_requests_per_hour": 0}, "max_requests_per_hour"),
+        ({**SERVICE, "request_timeout": -1}, "request_timeout"),
+        ({**SERVICE, "output_properties": "name"}, "output_properties"),
+        ({**SERVICE, "start_date": "yesterday"}, "start_date"),
+        ({**SERVICE, "project_id": "abc"}, "project_id"),
+        ({**SERVICE, "api_url": "ftp://x"}, "api_url"),
+    ],
+)
+def test_bad_settings_name_the_setting_and_hide_secrets(config: dict[str, Any], names: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        EngageSettings.from_config(config)
+    message = str(info.value)
+    assert f"`{names}`" in message
+    assert "svc-secret" not in message
+
+
+def test_start_date_becomes_rfc3339_utc() -> None:
+    assert EngageSettings.from_config({**SERVICE, "start_date": "2024-01-31"}).start_date == (
+        "2024-01-31T00:00:00Z"
+    )
+    assert (
+        EngageSettings.from_config({**SERVICE, "start_date": "2024-01-31T10:00:00+02:00"}).start_date
+        == "2024-01-31T08:00:00Z"
+    )
