@@ -1,0 +1,153 @@
+"""The "Writing a sink plugin" guide: its example plugin must work against the real contract.
+
+The guide lives in README.md under ``## Writing a sink plugin`` once pasted there, and in
+docs/writing-a-sink-plugin.md until then; the tests read whichever holds it. They run the
+example's code as written, so a change to the sink contract or the hook spec that the guide does
+not follow fails here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sqlite3
+import tomllib
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+import pytest
+
+from tap_mixpanel_engage.hookspecs import PROJECT_NAME, SinkSpecs
+from tap_mixpanel_engage.sink import Sink, SinkConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADING = "## Writing a sink plugin"
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def readme_section(readme: str) -> str | None:
+    """The ``## Writing a sink plugin`` section of ``readme`` up to the next ``## ``, if any."""
+    match = re.search(
+        rf"^{re.escape(HEADING)}[ \t]*\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL
+    )
+    return None if match is None else f"{HEADING}\n{match.group(1)}"
+
+
+def guide_text() -> str:
+    """The guide section from README.md if it has been pasted there, else the docs file."""
+    section = readme_section((ROOT / "README.md").read_text(encoding="utf-8"))
+    if section is not None:
+        return section
+    return (ROOT / "docs" / "writing-a-sink-plugin.md").read_text(encoding="utf-8")
+
+
+def only_block(language: str) -> str:
+    """The single fenced block of ``language`` in the guide (two would make the test ambiguous)."""
+    blocks: list[str] = [b for lang, b in FENCE.findall(guide_text()) if lang == language]
+    assert len(blocks) == 1, f"expected one ```{language} block in the guide, found {len(blocks)}"
+    return blocks[0]
+
+
+@pytest.fixture
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads(only_block("toml"))
+
+
+@pytest.fixture
+def example(pyproject: dict[str, Any], tmp_path: Path) -> ModuleType:
+    """The guide's module, written to disk under the name its pyproject gives it, imported."""
+    (module_name,) = pyproject["tool"]["setuptools"]["py-modules"]
+    source = tmp_path / f"{module_name}.py"
+    source.write_text(only_block("python"), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(module_name, source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def registered_sinks(module: ModuleType) -> list[type[Sink]]:
+    """Register ``module`` on a fresh plugin manager and collect what its hook registers."""
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(SinkSpecs)
+    pm.register(module)
+    pm.check_pending()
+    found: list[type[Sink]] = []
+    pm.hook.register_sinks(register=found.append)
+    return found
+
+
+def test_the_guide_is_one_section_starting_at_its_heading() -> None:
+    text = guide_text()
+    assert text.startswith(f"{HEADING}\n")
+    assert "\n## " not in text
+
+
+def test_the_readme_section_ends_at_the_next_level_two_heading() -> None:
+    readme = f"# Title\n\n## Install\n\nx\n\n{HEADING}\n\nguide\n### Sub\n\nmore\n\n## Next\ny\n"
+    assert readme_section(readme) == f"{HEADING}\n\nguide\n### Sub\n\nmore\n\n"
+    assert readme_section(f"{HEADING}\nonly") == f"{HEADING}\nonly"
+    assert readme_section("# Title\n\n## Writing a sink plugin, later\n") is None
+
+
+def test_the_example_entry_point_uses_the_project_group_and_the_sink_name(
+    pyproject: dict[str, Any], example: ModuleType
+) -> None:
+    groups = pyproject["project"]["entry-points"]
+    assert list(groups) == [PROJECT_NAME]
+    ((entry_name, target),) = groups[PROJECT_NAME].items()
+    assert target == example.__name__
+    assert [cls.name for cls in registered_sinks(example)] == [entry_name]
+    assert "tap-mixpanel-engage" in pyproject["project"]["dependencies"]
+
+
+def test_the_guide_names_every_part_of_the_contract() -> None:
+    text = guide_text()
+    for method in sorted(Sink.__abstractmethods__):
+        assert f"`{method}(" in text, method
+    for part in ("`name`", "`description`", "`__init__(config)`", "`SinkConfigError`"):
+        assert part in text, part
+    assert "def register_sinks(register" in text
+    assert "--list-sinks" in text
+
+
+def test_the_example_config_selects_the_example_sink(example: ModuleType) -> None:
+    config = json.loads(only_block("json"))
+    (sink,) = registered_sinks(example)
+    assert config["sink"] == sink.name
+    assert f'"sink": "{sink.name}"' in guide_text()
+
+
+def test_the_example_sink_refuses_a_missing_setting(example: ModuleType) -> None:
+    (sink,) = registered_sinks(example)
+    with pytest.raises(SinkConfigError, match="sqlite_path"):
+        sink({})
+
+
+def test_the_example_sink_upserts_commits_and_discards_on_close(
+    example: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    config = json.loads(only_block("json"))
+    (sink_class,) = registered_sinks(example)
+    schema = {"properties": {"distinct_id": {"type": "string"}, "email": {"type": "string"}}}
+
+    sink = sink_class(config)
+    sink.open_stream("engage", schema, ["distinct_id"])
+    sink.write_batch("engage", [{"distinct_id": "a", "email": "a@x"}, {"distinct_id": "b"}])
+    sink.commit()
+    sink.open_stream("engage", schema, ["distinct_id"])
+    sink.write_batch("engage", [{"distinct_id": "a", "email": "ä@x"}])
+    sink.commit()
+    sink.write_batch("engage", [{"distinct_id": "never-committed"}])
+    sink.close()
+
+    db = sqlite3.connect(tmp_path / config["sqlite_path"])
+    try:
+        rows = [json.loads(r) for (r,) in db.execute("SELECT record FROM engage ORDER BY key")]
+    finally:
+        db.close()
+    assert rows == [{"distinct_id": "a", "email": "ä@x"}, {"distinct_id": "b"}]
