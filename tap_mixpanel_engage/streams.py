@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import RESTStream
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib.encoding.simple import RecordMessage
 
 from tap_mixpanel_engage.export import Export, Position, Query
 from tap_mixpanel_engage.progress import ProgressLog
@@ -85,6 +88,9 @@ class EngageStream(RESTStream[Any]):
                     self._write_state_message()
         finally:
             pages.close()
+            flush = getattr(self._tap.message_writer, "flush", None)
+            if flush is not None:
+                flush()
         state.pop(POSITION_KEY, None)
         self.logger.info(
             "export done: %d records in %d pages, %d requests, %d retries, %d session restarts, "
@@ -100,3 +106,32 @@ class EngageStream(RESTStream[Any]):
     def post_process(self, row: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
         """Records are final as built; nothing to do per record."""
         return row
+
+    @cached_property
+    def _deselected_columns(self) -> frozenset[str]:
+        return frozenset(
+            name for name in self.schema["properties"] if not self.mask[("properties", name)]
+        )
+
+    def _generate_record_messages(
+        self, record: dict[str, Any]
+    ) -> Generator[RecordMessage, None, None]:
+        """RECORD messages without the SDK's recursive selection walk.
+
+        The SDK walks every nested value of every record to drop deselected sub-properties;
+        ``properties`` holds free-form profile data with no sub-schema, so only top-level
+        columns can be deselected. This override (checked against singer-sdk 0.54, pinned)
+        removes the walk, which took about half of the tap's time per record.
+        """
+        for name in self._deselected_columns:
+            record.pop(name, None)
+        extracted = utc_now()
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=extracted,
+                )

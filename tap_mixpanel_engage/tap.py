@@ -9,11 +9,11 @@ from typing import Any
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 
 from tap_mixpanel_engage.errors import EngageError
 from tap_mixpanel_engage.settings import MAX_WORKERS, REGION_HOSTS, EngageSettings
 from tap_mixpanel_engage.streams import EngageStream
+from tap_mixpanel_engage.writer import BufferedMsgSpecWriter
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -102,7 +102,7 @@ class TapMixpanelEngage(Tap):
 
     name = "tap-mixpanel-engage"
     config_jsonschema = CONFIG_SCHEMA
-    message_writer_class = MsgSpecWriter
+    message_writer_class = BufferedMsgSpecWriter
 
     @cached_property
     def engage_settings(self) -> EngageSettings:
