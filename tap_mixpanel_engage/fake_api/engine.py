@@ -1,0 +1,266 @@
+"""The Engage query itself, without HTTP: selecting profiles, sessions, and rendering pages.
+
+Kept apart from the server so the query rules (what page 0 snapshots, what later pages may ask,
+when a session has expired) read in one place and can be driven without sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tap_mixpanel_engage.fake_api.profiles import (
+    distinct_id_of,
+    iso_after_generated,
+    last_seen_of,
+    prepare,
+    profile_json,
+    raw_properties,
+)
+from tap_mixpanel_engage.fake_api.settings import FakeSettings
+from tap_mixpanel_engage.fake_api.where import MISSING, Node, WhereError, parse_where, select
+
+MAX_SESSIONS = 4096
+"""Sessions kept at once (oldest evicted first): bounds memory when clients never finish."""
+
+
+class ApiError(Exception):
+    """An answer other than 200; ``message`` becomes the JSON ``error`` field."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def in_cohort(cohort_id: int, index: int) -> bool:
+    """Deterministic cohort membership: about one profile in three per cohort."""
+    return hash((cohort_id, index)) % 3 == 0  # int tuples hash the same in every process
+
+
+class ProfileStore:
+    """The profile population: generated on demand, plus ``touch`` overrides of ``$last_seen``.
+
+    ``$last_seen`` is precomputed per index on first use (``where`` on it must be fast for 200k
+    profiles); other properties are evaluated by generating the profile.
+    """
+
+    def __init__(self, settings: FakeSettings) -> None:
+        self.seed = settings.seed
+        self.count = settings.profiles
+        self._lock = threading.Lock()
+        self._overrides: dict[int, str] = {}
+        self._last_seen: list[str] | None = None
+        self._ids: dict[str, int] | None = None
+        self._touch_rounds = 0
+        prepare(self.seed)
+
+    def last_seen_column(self) -> list[str]:
+        with self._lock:
+            if self._last_seen is None:
+                column = [last_seen_of(i, self.seed) for i in range(self.count)]
+                for i, stamp in self._overrides.items():
+                    column[i] = stamp
+                self._last_seen = column
+            return self._last_seen
+
+    def value(self, index: int, name: str) -> Any:
+        props = raw_properties(index, self.seed, self._overrides.get(index))
+        return props.get(name, MISSING)
+
+    def column(self, name: str) -> Sequence[Any] | None:
+        return self.last_seen_column() if name == "$last_seen" else None
+
+    def render(self, index: int, only: frozenset[str] | None) -> str:
+        return profile_json(index, self.seed, self._overrides.get(index), only)
+
+    def index_of(self, distinct_id: str) -> int | None:
+        with self._lock:
+            if self._ids is None:
+                self._ids = {distinct_id_of(i, self.seed): i for i in range(self.count)}
+            return self._ids.get(distinct_id)
+
+    def touch(self, n: int) -> list[str]:
+        """Give ``n`` seeded-random profiles a ``$last_seen`` newer than any before; their ids."""
+        with self._lock:
+            self._touch_rounds += 1
+            rng = random.Random(f"touch:{self.seed}:{self._touch_rounds}")
+            chosen = sorted(rng.sample(range(self.count), min(max(n, 0), self.count)))
+            stamp = iso_after_generated(60 * self._touch_rounds)
+            for i in chosen:
+                self._overrides[i] = stamp
+                if self._last_seen is not None:
+                    self._last_seen[i] = stamp
+        return [distinct_id_of(i, self.seed) for i in chosen]
+
+    def select(
+        self, where: Node | None, cohort_id: int | None, ids: list[str] | None
+    ) -> Sequence[int]:
+        """Matching indices in ascending order (``range`` when nothing filters: no copy)."""
+        candidates: Sequence[int] = range(self.count)
+        if ids is not None:
+            found = (self.index_of(d) for d in ids)
+            candidates = sorted({i for i in found if i is not None})
+        if cohort_id is not None:
+            candidates = [i for i in candidates if in_cohort(cohort_id, i)]
+        if where is not None:
+            candidates = select(where, candidates, self.value, self.column)
+        return candidates
+
+
+@dataclass
+class Session:
+    session_id: str
+    indices: Sequence[int]
+    page_size: int
+    opened_at: float
+    expired: bool = False
+
+
+class Sessions:
+    """Open query sessions; ``clock`` is injectable so tests can expire them without sleeping."""
+
+    def __init__(self, settings: FakeSettings, clock: Callable[[], float]) -> None:
+        self._lifetime = settings.session_lifetime
+        self._clock = clock
+        self._rng = random.Random(f"sessions:{settings.seed}")
+        self._lock = threading.Lock()
+        self._open: OrderedDict[str, Session] = OrderedDict()
+        self._counter = 0
+
+    def open(self, indices: Sequence[int], page_size: int) -> Session:
+        if not isinstance(indices, range):
+            indices = array("I", indices)  # 4 bytes per profile, not a list of int objects
+        with self._lock:
+            self._counter += 1
+            sid = f"{self._rng.getrandbits(64):016x}{self._counter:08x}"
+            session = Session(sid, indices, page_size, self._clock())
+            self._open[sid] = session
+            while len(self._open) > MAX_SESSIONS:
+                self._open.popitem(last=False)
+        return session
+
+    def get(self, session_id: str) -> Session:
+        with self._lock:
+            session = self._open.get(session_id)
+        if session is None:
+            raise ApiError(
+                400, f"unknown session_id {session_id}; run the query again without session_id"
+            )
+        too_old = self._lifetime is not None and self._clock() - session.opened_at > self._lifetime
+        if session.expired or too_old:
+            raise ApiError(
+                400, f"session_id {session_id} has expired; run the query again without session_id"
+            )
+        return session
+
+    def expire_all(self) -> int:
+        with self._lock:
+            for session in self._open.values():
+                session.expired = True
+            return len(self._open)
+
+
+def _int(params: dict[str, Any], name: str, default: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise ApiError(400, f"invalid {name}: must be an integer")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ApiError(400, f"invalid {name}: must be an integer") from None
+
+
+def _json(params: dict[str, Any], name: str) -> Any:
+    raw = params.get(name)
+    if not isinstance(raw, str):
+        return raw
+    if raw == "":
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"invalid {name}: not JSON ({exc.msg})") from None
+
+
+def requested_page(params: dict[str, Any]) -> int:
+    page = _int(params, "page", 0)
+    if page < 0:
+        raise ApiError(400, "invalid page: must be >= 0")
+    return page
+
+
+def _open_query(store: ProfileStore, params: dict[str, Any]) -> Sequence[int]:
+    for unsupported in ("data_group_id", "behaviors"):
+        if params.get(unsupported) not in (None, ""):
+            raise ApiError(400, f"{unsupported} is not supported by the fake Engage API")
+    where: Node | None = None
+    text = params.get("where")
+    if text not in (None, ""):
+        try:
+            where = parse_where(str(text))
+        except WhereError as exc:
+            raise ApiError(400, f"invalid where expression: {exc}") from None
+    cohort = _json(params, "filter_by_cohort")
+    cohort_id: int | None = None
+    if cohort is not None:
+        raw_id = cohort.get("id") if isinstance(cohort, dict) else None
+        if isinstance(raw_id, str) and raw_id.isdigit():
+            raw_id = int(raw_id)
+        if not isinstance(raw_id, int) or isinstance(raw_id, bool):
+            raise ApiError(400, 'invalid filter_by_cohort: expected {"id": <cohort id>}')
+        cohort_id = raw_id
+    ids = _json(params, "distinct_ids")
+    if ids is not None and not (isinstance(ids, list) and all(isinstance(d, str) for d in ids)):
+        raise ApiError(400, "invalid distinct_ids: expected a JSON array of strings")
+    single = params.get("distinct_id")
+    if single not in (None, ""):
+        ids = [*(ids or []), str(single)]
+    return store.select(where, cohort_id, ids)
+
+
+def run_query(
+    store: ProfileStore, sessions: Sessions, settings: FakeSettings, params: dict[str, Any]
+) -> tuple[bytes, int, int, bool]:
+    """Answer one Engage request: (body, page, profiles in it, whether it opened a session)."""
+    page = requested_page(params)
+    only: frozenset[str] | None = None
+    wanted = _json(params, "output_properties")
+    if wanted is not None:
+        if not (isinstance(wanted, list) and all(isinstance(n, str) for n in wanted)):
+            raise ApiError(400, "invalid output_properties: expected a JSON array of names")
+        only = frozenset(wanted)
+    session_id = params.get("session_id")
+    opened = session_id in (None, "")
+    if opened:
+        if page > 0:
+            raise ApiError(400, "page > 0 requires a session_id from page 0 of this query")
+        size = _int(params, "page_size", settings.page_size_default)
+        if size < 1:
+            raise ApiError(400, "invalid page_size: must be >= 1")
+        size = min(size, settings.page_size_max)
+        session = sessions.open(_open_query(store, params), size)
+    else:
+        session = sessions.get(str(session_id))
+        size = min(max(_int(params, "page_size", session.page_size), 1), settings.page_size_max)
+    chosen = session.indices[page * size : (page + 1) * size]
+    head: dict[str, Any] = {
+        "page": page,
+        "page_size": size,
+        "session_id": session.session_id,
+        "status": "ok",
+    }
+    if page == 0:
+        head["total"] = len(session.indices)
+    rows = ", ".join([store.render(i, only) for i in chosen])
+    body = f'{json.dumps(head)[:-1]}, "results": [{rows}]}}'
+    return body.encode(), page, len(chosen), opened
