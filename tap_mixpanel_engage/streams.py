@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -93,10 +94,11 @@ class EngageStream(RESTStream[Any]):
                 flush()
         state.pop(POSITION_KEY, None)
         self.logger.info(
-            "export done: %d records in %d pages, %d requests, %d retries, %d session restarts, "
-            "%.1fs waiting on rate limits",
+            "export done: %d records in %d pages in %.3fs, %d requests, %d retries, "
+            "%d session restarts, %.1fs waiting on rate limits",
             progress.records,
             progress.pages,
+            time.monotonic() - progress.started,
             export.stats.requests,
             export.stats.retries,
             export.stats.session_restarts,

@@ -72,6 +72,8 @@ def test_start_date_becomes_rfc3339_utc() -> None:
         "2024-01-31T00:00:00Z"
     )
     assert (
-        EngageSettings.from_config({**SERVICE, "start_date": "2024-01-31T10:00:00+02:00"}).start_date
+        EngageSettings.from_config(
+            {**SERVICE, "start_date": "2024-01-31T10:00:00+02:00"}
+        ).start_date
         == "2024-01-31T08:00:00Z"
     )

@@ -1,0 +1,121 @@
+"""Shared benchmark plumbing: the fake API in its own process, and timed child processes.
+
+The fake API always runs as a separate process so its CPU and memory never count toward the
+process being measured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+BIN = Path(sys.executable).parent
+_EXPORT_DONE = re.compile(r"export done: (\d+) records in (\d+) pages in ([\d.]+)s")
+
+
+@dataclass(frozen=True)
+class FakeServer:
+    """A running fake Engage API."""
+
+    url: str
+    username: str = "svc-user"
+    secret: str = "svc-secret"
+    api_secret: str = "legacy-secret"
+    project_id: int = 1234
+
+    def tap_config(self, **overrides: Any) -> dict[str, Any]:
+        """Service-account settings for the tap."""
+        return {
+            "project_id": self.project_id,
+            "username": self.username,
+            "secret": self.secret,
+            "api_url": self.url,
+            **overrides,
+        }
+
+
+@contextmanager
+def fake_server(profiles: int, latency: float = 0.0, *extra: str) -> Iterator[FakeServer]:
+    """Start ``python -m tap_mixpanel_engage.fake_api`` and stop it afterwards."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ready = Path(tmp) / "url"
+        command = [
+            sys.executable,
+            "-m",
+            "tap_mixpanel_engage.fake_api",
+            "--port",
+            "0",
+            "--profiles",
+            str(profiles),
+            "--latency",
+            str(latency),
+            "--ready-file",
+            str(ready),
+            *extra,
+        ]
+        with subprocess.Popen(command, stdout=subprocess.DEVNULL) as proc:
+            try:
+                deadline = time.monotonic() + 60
+                while not ready.exists() or not ready.read_text().strip():
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the fake Engage API did not start")
+                    time.sleep(0.05)
+                yield FakeServer(url=ready.read_text().strip())
+            finally:
+                proc.terminate()
+                proc.wait(timeout=30)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A finished child process: wall time, peak memory and what it printed on stderr."""
+
+    wall: float
+    peak_rss_mb: float
+    returncode: int
+    stderr: str
+
+    @property
+    def export_seconds(self) -> float | None:
+        """The tap's own export time (first query to last record), from its log."""
+        match = _EXPORT_DONE.search(self.stderr)
+        return float(match.group(3)) if match else None
+
+
+def timed(
+    command: Sequence[str],
+    *,
+    stdin: IO[Any] | int | None = None,
+    stdout: IO[Any] | int | None = subprocess.DEVNULL,
+) -> Timed:
+    """Run ``command`` to the end; peak RSS comes from ``wait4`` for that child alone."""
+    with tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return Timed(wall, usage.ru_maxrss / 1024, proc.returncode, err.read())
+
+
+def write_json(directory: Path, name: str, data: dict[str, Any]) -> Path:
+    """Write ``data`` as JSON into ``directory/name`` and return the path."""
+    path = directory / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+def tap_command(config_path: Path) -> list[str]:
+    """The tap's command line."""
+    return [str(BIN / "tap-mixpanel-engage"), "--config", str(config_path)]
