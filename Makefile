@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: install test lint bench demo clean
+.PHONY: install test lint bench demo clean meltano
 
 $(VENV)/.installed: pyproject.toml $(PLUGINS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,12 +15,25 @@ $(VENV)/.installed: pyproject.toml $(PLUGINS)
 
 install: $(VENV)/.installed
 
+# Meltano gets its own tool venv (its dependencies must not be resolved with ours); the pin lives in
+# demo/meltano_project.py, which builds the venv idempotently.
+MELTANO_VENV := .venv-meltano
+$(MELTANO_VENV)/.meltano-installed: $(VENV)/.installed demo/meltano_project.py
+	$(PY) -m demo.meltano_project
+	touch $@
+
+meltano: $(MELTANO_VENV)/.meltano-installed
+
+# Fake Engage API (20k profiles, 0.3 s per query) -> meltano run -> DuckDB, then an incremental run.
+demo: install meltano
+	$(PY) -m demo.run_demo
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint meltano
 	$(VENV)/bin/pytest
 
 clean:

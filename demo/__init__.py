@@ -1,0 +1,1 @@
+"""The `make demo` orchestration and the Meltano helpers the end-to-end tests share."""
