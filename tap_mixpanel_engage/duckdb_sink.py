@@ -140,7 +140,11 @@ class DuckDBSink(Sink):
         self._tables: dict[str, _Table] = {}
         self._in_transaction = False
         self._con.execute("SET TimeZone = 'UTC'")
-        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+        # DuckDB names the catalog after the file: qualify every name with it, or a file called
+        # mixpanel.duckdb makes "mixpanel.engage" ambiguous (catalog or schema).
+        row = self._con.execute("SELECT current_database()").fetchone()
+        self._schema_ident = f"{quote_ident(str(row[0]) if row else '')}.{quote_ident(schema)}"
+        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {self._schema_ident}")
 
     def open_stream(
         self, stream: str, schema: Mapping[str, Any], key_properties: Sequence[str]
@@ -150,7 +154,7 @@ class DuckDBSink(Sink):
         if not isinstance(properties, Mapping):
             raise ValueError(f"stream {stream!r}: schema has no 'properties' object")
         wanted = {p: column_type(s) for p, s in properties.items() if isinstance(s, Mapping)}
-        ident = f"{quote_ident(self.schema)}.{quote_ident(stream)}"
+        ident = f"{self._schema_ident}.{quote_ident(stream)}"
         own_transaction = not self._in_transaction
         if own_transaction:
             self._con.execute("BEGIN")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TypeVar
@@ -33,7 +33,7 @@ def ordered_window(
     thread_name_prefix: str = "engage-page",
     on_idle: Callable[[], None] | None = None,
     idle_interval: float = 5.0,
-) -> Iterator[tuple[int, T]]:
+) -> Generator[tuple[int, T], None, None]:
     """Yield ``(page, fetch(page))`` in the order of ``pages``, with up to ``max_workers`` running.
 
     At most ``max_workers + reorder_depth`` pages are submitted and not yet consumed. An exception

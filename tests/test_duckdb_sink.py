@@ -363,3 +363,23 @@ def test_unwritable_path_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(SinkConfigError) as caught:
         DuckDBSink({"path": str(path)})
     assert str(caught.value).startswith(f"path: cannot open DuckDB file {str(path)!r}: ")
+
+
+def test_a_file_named_like_the_schema_still_loads(tmp_path: Path) -> None:
+    # DuckDB names the catalog after the file: mixpanel.duckdb has a catalog "mixpanel" too.
+    path = tmp_path / "mixpanel.duckdb"
+    sink = DuckDBSink({"path": str(path)})
+    try:
+        sink.open_stream("engage", {"properties": {"id": {"type": "string"}}}, ["id"])
+        sink.write_batch("engage", [{"id": "a"}, {"id": "b"}])
+        sink.commit()
+    finally:
+        sink.close()
+    con = duckdb.connect(str(path))
+    try:
+        assert con.execute("SELECT id FROM mixpanel.mixpanel.engage ORDER BY id").fetchall() == [
+            ("a",),
+            ("b",),
+        ]
+    finally:
+        con.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]  # PyYAML ships no stubs; types-PyYAML not a dep
+import yaml
 
 from benchmarks.peers.target_duckdb import REQUIREMENT as PEER_TARGET_REQUIREMENT
 from benchmarks.peers.target_duckdb import target_config

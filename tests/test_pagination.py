@@ -129,9 +129,7 @@ def test_idle_callback_runs_on_the_consumer_while_a_page_is_slow() -> None:
         assert release.wait(5)
         return page
 
-    out = list(
-        ordered_window(fetch, range(2), max_workers=1, on_idle=on_idle, idle_interval=0.01)
-    )
+    out = list(ordered_window(fetch, range(2), max_workers=1, on_idle=on_idle, idle_interval=0.01))
     assert out == [(0, 0), (1, 1)]
     assert idle_threads and set(idle_threads) == {threading.current_thread().name}
 

@@ -623,7 +623,7 @@ def test_the_jsonl_parquet_and_duckdb_sinks_store_the_same_rows(tmp_path: Path) 
     messages = engage_messages()
     schema = messages[0]["schema"]
     stdin = "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in messages)
-    configs = {
+    configs: dict[str, dict[str, object]] = {
         "jsonl": {"sink": "jsonl", "path": str(tmp_path / "jsonl")},
         "parquet": {"sink": "parquet", "path": str(tmp_path / "parquet")},
         "duckdb": {"sink": "duckdb", "path": str(tmp_path / "profiles.duckdb")},
