@@ -1,8 +1,8 @@
 """``mixpanel-engage``: sync profiles into a sink in one process, or list the installed sinks.
 
-Exit codes: 0 done, 2 authentication or authorisation failure, 3 invalid settings, 1 anything
-else. The result is printed as JSON on stdout; progress goes to stderr (a Rich bar on a terminal,
-plain lines otherwise).
+Exit codes: 0 done, 2 authentication or authorisation failure, 3 invalid settings (including
+command-line usage errors), 1 anything else. The result is printed as JSON on stdout; progress
+goes to stderr (a Rich bar on a terminal, plain log lines otherwise).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tap_mixpanel_engage.errors import EngageError, SettingsError
 from tap_mixpanel_engage.progress import PageProgress
@@ -23,11 +23,20 @@ from tap_mixpanel_engage.sink import SinkConfigError
 
 PROG = "mixpanel-engage"
 EXIT_OK, EXIT_FAILED, EXIT_AUTH, EXIT_SETTINGS = 0, 1, 2, 3
+logger = logging.getLogger("tap-mixpanel-engage")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits 2 on usage errors; here 2 means bad credentials, so usage errors exit 3."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_SETTINGS, f"{self.prog}: invalid arguments: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog=PROG, description=(__doc__ or "").split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("sync", help="fetch every profile and write it through a sink")
     run.add_argument("--config", required=True, type=Path, help="the tap's settings (JSON)")
     run.add_argument("--sink", default="duckdb", help="sink name (default: duckdb)")
@@ -41,10 +50,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SettingsError(f"{what} file not found: {path}") from None
+    except OSError as exc:
+        raise SettingsError(f"{what} file {path} cannot be read: {exc.strerror}") from None
     except ValueError as exc:
+        # json's messages give only a position, never the text, so no secret can leak here.
         raise SettingsError(f"{what} file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise SettingsError(f"{what} file {path} must hold a JSON object")
@@ -52,8 +64,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def _write_state(path: Path, state: Mapping[str, Any]) -> None:
+    """Replace the state file atomically: a crash mid-write leaves the previous state."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
+    tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -74,7 +87,6 @@ def _sync(args: argparse.Namespace) -> int:
         on_page = None
         if sys.stderr.isatty():
             on_page = stack.enter_context(_RichProgress())
-            logging.getLogger("tap-mixpanel-engage").setLevel(logging.WARNING)
         result = sync(
             config,
             sink=args.sink,
@@ -91,15 +103,20 @@ def _sync(args: argparse.Namespace) -> int:
 def _sinks() -> int:
     from tap_mixpanel_engage.plugins import installed_sinks
 
-    for name, sink_class in sorted(installed_sinks().items()):
+    for name, sink_class in installed_sinks().items():
         print(f"{name}\t{sink_class.description}")
     return EXIT_OK
 
 
 class _RichProgress:
-    """A Rich progress bar fed by ``on_page`` callbacks (on a terminal only)."""
+    """A Rich progress bar fed by ``on_page`` callbacks; log lines print above it.
+
+    Everything goes to stderr: stdout carries only the result JSON, so it can be piped.
+    """
 
     def __enter__(self) -> _RichProgress:
+        from rich.console import Console
+        from rich.logging import RichHandler
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._bar = Progress(
@@ -107,10 +124,17 @@ class _RichProgress:
             BarColumn(),
             TextColumn("{task.completed}/{task.total} pages, {task.fields[records]} records"),
             TimeRemainingColumn(),
-            transient=False,
+            console=Console(stderr=True),
+            redirect_stdout=False,
         )
         self._bar.__enter__()
         self._task = self._bar.add_task("sync", total=None, records=0)
+        # Per-page progress lines would repeat the bar: keep warnings (retries, waits) only.
+        self._handler = RichHandler(console=self._bar.console, show_path=False)
+        self._handler.setLevel(logging.WARNING)
+        root = logging.getLogger()
+        self._previous = root.handlers[:]
+        root.handlers = [self._handler]
         return self
 
     def __call__(self, progress: PageProgress) -> None:
@@ -122,6 +146,7 @@ class _RichProgress:
         )
 
     def __exit__(self, *exc: object) -> None:
+        logging.getLogger().handlers = self._previous
         self._bar.__exit__(None, None, None)
 
 
@@ -129,11 +154,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (the console script exits with it)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
+    from tap_mixpanel_engage.plugins import DuplicateSinkError
+
     try:
         if args.command == "sinks":
             return _sinks()
         return _sync(args)
-    except (SettingsError, SinkConfigError) as exc:
+    except (SettingsError, SinkConfigError, DuplicateSinkError) as exc:
         print(f"{PROG}: invalid settings: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     except EngageError as exc:
@@ -142,6 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; the state file holds the last commit", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # One line for users; the traceback only when debug logging is on.
+        logger.debug("unexpected error", exc_info=True)
+        text = " ".join(str(exc).split())
+        print(f"{PROG}: unexpected {type(exc).__name__}: {text}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def entry_point() -> None:
