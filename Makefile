@@ -28,6 +28,14 @@ meltano: $(MELTANO_VENV)/.meltano-installed
 demo: install meltano
 	$(PY) -m demo.run_demo
 
+# Benchmarks need matplotlib (the README chart) and the PyPI peers, which they install into .bench/.
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(PY) -m benchmarks
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -37,4 +45,5 @@ test: lint meltano
 	$(VENV)/bin/pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) $(MELTANO_VENV) .bench .meltano demo-out output .mypy_cache .ruff_cache \
+		.pytest_cache *.egg-info

@@ -101,7 +101,7 @@ class PeerPoint:
     profiles: int
     parallel: float
     sequential: float
-    peer: float | None
+    peer: float
 
 
 def peer_curve(sizes: tuple[int, ...], latency: float = 0.3) -> list[PeerPoint]:
@@ -126,7 +126,6 @@ def peer_curve(sizes: tuple[int, ...], latency: float = 0.3) -> list[PeerPoint]:
 def peer_rows(points: list[PeerPoint], latency: float = 0.3) -> list[Row]:
     """Table rows for the largest size of :func:`peer_curve`."""
     last = points[-1]
-    assert last.peer is not None
     ratio = last.peer / last.parallel
     return [
         Row(

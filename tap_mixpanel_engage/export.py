@@ -20,7 +20,7 @@ from tap_mixpanel_engage.client import EngageClient, ExportStats, PageResponse, 
 from tap_mixpanel_engage.dates import to_mixpanel
 from tap_mixpanel_engage.errors import APIError, SessionExpired
 from tap_mixpanel_engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
-from tap_mixpanel_engage.pagination import ordered_window
+from tap_mixpanel_engage.pagination import OrderedWindow
 from tap_mixpanel_engage.settings import EngageSettings
 
 logger = logging.getLogger("tap-mixpanel-engage")
@@ -176,49 +176,67 @@ class Export:
         return self.client.fetch(self.query.body(page, session_id), page)
 
     def _pages(self) -> Iterator[Page]:
-        restarted = False
-        start = self._resume_start()
-        if start is None:
-            first = self._open_session()
-            yield self._handout(first, restarted=False)
+        saved = self.resume
+        if saved is not None and saved.page + 1 >= saved.pages:
+            logger.info("saved progress says the export had finished; nothing left to fetch")
+            self.position, self.pages_total, self.pages_done = saved, saved.pages, saved.pages
+            return
+        head = self._resume_probe()
+        if head is None:
+            head = self._open_session()
             if self.position is None:
-                yield from self._sequential(first)
+                yield self._handout(head, restarted=False)
+                yield from self._sequential(head)
                 return
-            next_page = 1
-        else:
-            next_page = start
+        next_page = head.page
+        restarted = False
         restarts = 0
-        while self.position is not None and next_page < self.position.pages:
+        while self.position is not None and (head is not None or next_page < self.position.pages):
+            # The window starts before ``head`` is handed out: while the consumer works through
+            # it, the next pages are already in flight.
+            window = self._start_window(self.position.session_id, next_page + (head is not None))
             try:
-                for page in self._window(self.position.session_id, next_page):
-                    yield self._handout(page, restarted=restarted)
-                    restarted = False
-                    next_page = page.page + 1
+                with window:
+                    if head is not None:
+                        yield self._handout(head, restarted=restarted)
+                        restarted, next_page, head = False, head.page + 1, None
+                    for _, page in window:
+                        yield self._handout(page, restarted=restarted)
+                        restarted, next_page = False, page.page + 1
             except SessionExpired as exc:
-                restarts += 1
-                with self.stats.lock:
-                    self.stats.session_restarts += 1
-                if restarts > MAX_SESSION_RESTARTS:
-                    raise APIError(
-                        f"page {exc.page}: the query session kept expiring "
-                        f"({restarts} new sessions); lower `page_size` or check the API status",
-                        page=exc.page,
-                    ) from exc
-                logger.warning("page %d: %s; opening a new session", exc.page, exc)
-                next_page = yield from self._reopen(next_page)
+                expired: SessionExpired | None = exc
+                while expired is not None:  # the new session may expire before it is used
+                    restarts += 1
+                    self._count_restart(expired, restarts)
+                    try:
+                        next_page, head = yield from self._reopen(next_page)
+                        expired = None
+                    except SessionExpired as again:
+                        expired = again
                 restarted = True
 
-    def _resume_start(self) -> int | None:
-        """Validate the saved session; return the next page to fetch, or None to start over."""
+    def _count_restart(self, exc: SessionExpired, restarts: int) -> None:
+        with self.stats.lock:
+            self.stats.session_restarts += 1
+        if restarts > MAX_SESSION_RESTARTS:
+            raise APIError(
+                f"page {exc.page}: the query session kept expiring "
+                f"({restarts} new sessions); lower `page_size` or check the API status",
+                page=exc.page,
+            ) from exc
+        logger.warning("page %d: %s; opening a new session", exc.page, exc)
+
+    def _resume_probe(self) -> PageResponse | None:
+        """Fetch the page after the saved position; None when there is nothing to resume.
+
+        The saved session may have expired: then the export starts over from page 0.
+        """
         saved = self.resume
         if saved is None:
             return None
         self.position = saved
         self.pages_total = saved.pages
         self.pages_done = saved.page + 1
-        if saved.page + 1 >= saved.pages:
-            logger.info("saved progress says the export had finished; nothing left to fetch")
-            return saved.pages
         logger.info(
             "resuming session at page %d of %d (pages 0..%d were already emitted)",
             saved.page + 1,
@@ -226,15 +244,13 @@ class Export:
             saved.page,
         )
         try:
-            probe = self._fetch_first(saved.session_id, saved.page + 1)
+            return self._fetch_first(saved.session_id, saved.page + 1)
         except SessionExpired:
             logger.warning("the saved session has expired; starting the export over")
             self.position = None
             self.pages_total = None
             self.pages_done = 0
             return None
-        self._pending_probe = probe
-        return saved.page + 1
 
     def _open_session(self) -> PageResponse:
         first = self._fetch_first(None, 0)
@@ -268,14 +284,9 @@ class Export:
                 "`max_requests_per_hour`",
             )
 
-    def _window(self, session_id: str, start: int) -> Iterator[PageResponse]:
+    def _start_window(self, session_id: str, start: int) -> OrderedWindow[PageResponse]:
+        """Start fetching pages ``start``.. of the session (up to the window's bound)."""
         assert self.position is not None
-        probe: PageResponse | None = getattr(self, "_pending_probe", None)
-        self._pending_probe = None
-        if probe is not None and probe.page == start:
-            yield probe
-            start += 1
-
         # Each window has its own cancel event: a window that ends on an error (an expired
         # session) must not cancel the export that goes on with a new session.
         window_closed = threading.Event()
@@ -285,21 +296,21 @@ class Export:
                 raise Cancelled
             return self.client.fetch(self.query.body(page, session_id), page, window_closed)
 
-        for _, page in ordered_window(
+        return OrderedWindow(
             fetch,
             range(start, self.position.pages),
             max_workers=self.settings.max_workers,
             cancelled=window_closed,
             on_idle=self.on_idle,
-        ):
-            yield page
+        )
 
-    def _reopen(self, next_page: int) -> Generator[Page, None, int]:
-        """Open a new session after expiry; return the page to continue from.
+    def _reopen(self, next_page: int) -> Generator[Page, None, tuple[int, PageResponse | None]]:
+        """Open a new session after expiry; return the page to continue from and a head page.
 
         When the new session still starts with the pages already emitted (same total, same
         last page), the export continues where it stopped. Otherwise profiles may have moved
-        between pages, so every page is fetched again: duplicates are allowed, losses are not.
+        between pages, so every page is fetched again from the new page 0 (the head):
+        duplicates are allowed, losses are not.
         """
         old = self.position
         first = self._open_session()
@@ -309,16 +320,14 @@ class Export:
             if self._last_ids == _edge_ids(aligned.results):
                 logger.info("the new session matches the pages already emitted; continuing")
                 self.position = replace(new, page=next_page - 1)
-                return next_page
+                return next_page, None
         logger.warning("the new session differs from the old one; fetching every page again")
-        yield self._handout(first, restarted=True)
         if self.position is None:
+            yield self._handout(first, restarted=True)
             yield from self._sequential(first)
-            return 0  # the caller's loop ends: no position means no window
-        return 1
+        return 0, first
 
     _last_ids: tuple[str, str, int] | None = None
-    _pending_probe: PageResponse | None = None
 
     def _handout(self, response: PageResponse, *, restarted: bool) -> Page:
         self._last_ids = _edge_ids(response.results)

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -23,23 +23,15 @@ DEFAULT_REORDER_DEPTH = 3
 """Finished pages a window may hold beyond the ones in flight, waiting for an earlier page."""
 
 
-def ordered_window(
-    fetch: Callable[[int], T],
-    pages: Iterable[int],
-    *,
-    max_workers: int,
-    reorder_depth: int = DEFAULT_REORDER_DEPTH,
-    cancelled: threading.Event | None = None,
-    thread_name_prefix: str = "engage-page",
-    on_idle: Callable[[], None] | None = None,
-    idle_interval: float = 5.0,
-) -> Generator[tuple[int, T], None, None]:
-    """Yield ``(page, fetch(page))`` in the order of ``pages``, with up to ``max_workers`` running.
+class OrderedWindow(Generic[T]):
+    """Fetch ``pages`` with up to ``max_workers`` running; iterate to get them in order.
 
-    At most ``max_workers + reorder_depth`` pages are submitted and not yet consumed. An exception
-    from ``fetch`` is raised when its page's turn comes. Closing the iterator (or an exception)
-    sets ``cancelled`` (so ``fetch`` can abandon retry waits), cancels pages not yet started and
-    joins the workers: no thread outlives the iterator.
+    Fetching starts when the window is built, so a caller can hand out page 0 while pages 1.. are
+    already in flight. At most ``max_workers + reorder_depth`` pages are submitted and not yet
+    consumed. An exception from ``fetch`` is raised when its page's turn comes. :meth:`close`
+    (also called when iteration ends or is abandoned) sets ``cancelled`` if pages remained, so
+    ``fetch`` can abandon retry waits, cancels pages not yet started and joins the workers: no
+    thread outlives the window.
 
     Args:
         fetch: called on a worker thread with a page number; must not touch shared state that is
@@ -53,36 +45,88 @@ def ordered_window(
             for the next page (progress heartbeats).
         idle_interval: seconds between ``on_idle`` calls.
     """
-    if max_workers < 1:
-        raise ValueError(f"max_workers must be at least 1, got {max_workers}")
-    if reorder_depth < 0:
-        raise ValueError(f"reorder_depth must not be negative, got {reorder_depth}")
-    stop = cancelled if cancelled is not None else threading.Event()
-    bound = max_workers + reorder_depth
-    page_iter = iter(pages)
-    pending: deque[tuple[int, Future[T]]] = deque()
-    executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
-    finished = False
-    try:
-        for page in page_iter:
-            pending.append((page, executor.submit(fetch, page)))
-            if len(pending) >= bound:
+
+    def __init__(
+        self,
+        fetch: Callable[[int], T],
+        pages: Iterable[int],
+        *,
+        max_workers: int,
+        reorder_depth: int = DEFAULT_REORDER_DEPTH,
+        cancelled: threading.Event | None = None,
+        thread_name_prefix: str = "engage-page",
+        on_idle: Callable[[], None] | None = None,
+        idle_interval: float = 5.0,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError(f"max_workers must be at least 1, got {max_workers}")
+        if reorder_depth < 0:
+            raise ValueError(f"reorder_depth must not be negative, got {reorder_depth}")
+        self._fetch = fetch
+        self._stop = cancelled if cancelled is not None else threading.Event()
+        self._on_idle = on_idle
+        self._idle_interval = idle_interval
+        self._pages = iter(pages)
+        self._pending: deque[tuple[int, Future[T]]] = deque()
+        self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=thread_name_prefix)
+        for page in self._pages:
+            self._pending.append((page, self._executor.submit(fetch, page)))
+            if len(self._pending) >= max_workers + reorder_depth:
                 break
-        while pending:
-            page, future = pending.popleft()
-            result = _wait_for(future, on_idle, idle_interval)
-            # Refill before yielding: the consumer may take a while with this page.
-            next_page = next(page_iter, None)
-            if next_page is not None:
-                pending.append((next_page, executor.submit(fetch, next_page)))
-            yield page, result
-        finished = True
-    finally:
-        if not finished:
-            stop.set()
-        for _, future in pending:
+
+    def __iter__(self) -> Generator[tuple[int, T], None, None]:
+        try:
+            while self._pending:
+                page, future = self._pending.popleft()
+                result = _wait_for(future, self._on_idle, self._idle_interval)
+                # Refill before yielding: the consumer may take a while with this page.
+                next_page = next(self._pages, None)
+                if next_page is not None:
+                    self._pending.append((next_page, self._executor.submit(self._fetch, next_page)))
+                yield page, result
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Cancel what has not started, signal ``cancelled`` if pages remain, join the workers."""
+        if self._pending or next(self._pages, None) is not None:
+            self._stop.set()
+        for _, future in self._pending:
             future.cancel()
-        executor.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> OrderedWindow[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ordered_window(
+    fetch: Callable[[int], T],
+    pages: Iterable[int],
+    *,
+    max_workers: int,
+    reorder_depth: int = DEFAULT_REORDER_DEPTH,
+    cancelled: threading.Event | None = None,
+    thread_name_prefix: str = "engage-page",
+    on_idle: Callable[[], None] | None = None,
+    idle_interval: float = 5.0,
+) -> Generator[tuple[int, T], None, None]:
+    """Yield ``(page, fetch(page))`` in order: an :class:`OrderedWindow` started on first use."""
+    window = OrderedWindow(
+        fetch,
+        pages,
+        max_workers=max_workers,
+        reorder_depth=reorder_depth,
+        cancelled=cancelled,
+        thread_name_prefix=thread_name_prefix,
+        on_idle=on_idle,
+        idle_interval=idle_interval,
+    )
+    with window:
+        yield from window
 
 
 def _wait_for(future: Future[T], on_idle: Callable[[], None] | None, interval: float) -> T:

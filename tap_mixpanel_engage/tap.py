@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from functools import cached_property
 from types import FrameType
@@ -101,7 +102,8 @@ class TapMixpanelEngage(Tap):
     """Singer tap for Mixpanel user profiles (the Engage / Query Profiles API)."""
 
     name = "tap-mixpanel-engage"
-    config_jsonschema = CONFIG_SCHEMA
+    # A copy: the SDK adds its built-in settings (stream maps, flattening) to this dict in place.
+    config_jsonschema = copy.deepcopy(CONFIG_SCHEMA)
     message_writer_class = BufferedMsgSpecWriter
 
     @cached_property

@@ -19,7 +19,7 @@ import yaml
 
 from benchmarks.peers.target_duckdb import REQUIREMENT as PEER_TARGET_REQUIREMENT
 from benchmarks.peers.target_duckdb import target_config
-from tap_mixpanel_engage.tap import TapMixpanelEngage
+from tap_mixpanel_engage.tap import CONFIG_SCHEMA, TapMixpanelEngage
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -73,14 +73,14 @@ def _target_about() -> dict[str, Any]:
 
 
 def test_extractor_declares_every_tap_setting_in_schema_order() -> None:
-    schema = TapMixpanelEngage.config_jsonschema["properties"]
+    schema = CONFIG_SCHEMA["properties"]
     plugin = _plugin("extractors", "tap-mixpanel-engage")
     assert [s["name"] for s in plugin["settings"]] == list(schema)
 
 
-@pytest.mark.parametrize("name", list(TapMixpanelEngage.config_jsonschema["properties"]))
+@pytest.mark.parametrize("name", list(CONFIG_SCHEMA["properties"]))
 def test_extractor_setting_matches_the_tap_schema(name: str) -> None:
-    prop = TapMixpanelEngage.config_jsonschema["properties"][name]
+    prop = CONFIG_SCHEMA["properties"][name]
     setting = _settings(_plugin("extractors", "tap-mixpanel-engage"))[name]
     assert setting["kind"] == _kind_for_schema(prop)
     assert setting.get("sensitive", False) is bool(prop.get("secret", False))
