@@ -26,7 +26,7 @@ class Row:
     def cells(self) -> list[str]:
         """Markdown table cells."""
         verdict = "" if self.met is None else ("yes" if self.met else "NO")
-        return [self.figure, self.value, self.goal, verdict]
+        return [cell.replace("|", "\\|") for cell in (self.figure, self.value, self.goal, verdict)]
 
 
 def _run_tap(url_config: dict[str, object], out: Path | None = None) -> tuple[float, float, float]:

@@ -15,10 +15,10 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import BIN, tap_config
 
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
 from tap_mixpanel_engage.plugins import installed_sinks
+from tests.conftest import BIN, tap_config
 
 StartAPI = Callable[..., FakeEngageAPI]
 SECRET = "cli-secret-7f3a9c"

@@ -8,7 +8,6 @@ in this process; the tap and targets are the processes Meltano starts.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,11 +28,7 @@ from demo.meltano_project import (
 from tap_mixpanel_engage.dates import to_mixpanel
 from tap_mixpanel_engage.fake_api import FakeEngageAPI, distinct_id_of
 
-# `slow` is not registered in pyproject; filterwarnings=error would make the mark a collection
-# error, so silence just that warning where the mark is made (as tests/test_peers.py does).
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-    pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow
 
 
 @dataclass(frozen=True)

@@ -1,42 +1,23 @@
 """The public peer tap (singer-io tap-mixpanel 1.8.0) syncs every profile from our fake API.
 
 Proves the peer harness works (redirect, offline catalog, engage-only selection) so benchmarks
-that compare against it compare against a correct run. Opt-in with ``RUN_PEER_TESTS=1``: the
-first run builds a venv under ``.bench/`` from the package index (~15 s); later runs take ~1 s.
+that compare against it compare against a correct run. The first run builds a venv under
+``.bench/`` from the package index (~15 s); later runs take ~1 s.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import warnings
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET = "legacy-secret"
 
-# `peers` is not registered in pyproject, and filterwarnings=error turns the unknown-mark warning
-# into a collection error; silence just that warning where the mark is made. `-m peers` still works.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-    _peers = pytest.mark.peers
-
-pytestmark = [
-    _peers,
-    pytest.mark.skipif(
-        os.environ.get("RUN_PEER_TESTS") != "1",
-        reason="installs the peer tap into .bench/; set RUN_PEER_TESTS=1 to run",
-    ),
-]
+pytestmark = pytest.mark.peers
 
 
-def test_peer_tap_emits_each_of_600_profiles_exactly_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # `benchmarks` is a folder at the repo root, not an installed package.
-    monkeypatch.syspath_prepend(str(REPO))
+def test_peer_tap_emits_each_of_600_profiles_exactly_once(tmp_path: Path) -> None:
     from benchmarks.peers.tap_mixpanel import run_peer_tap
     from tap_mixpanel_engage.fake_api import FakeEngageAPI, FakeSettings, distinct_id_of
 

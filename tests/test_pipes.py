@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,11 +24,7 @@ from tap_mixpanel_engage.fake_api import FakeEngageAPI
 from tests.conftest import tap_config
 
 BIN = Path(sys.executable).parent
-# `slow` is not registered in pyproject; filterwarnings=error would make the mark a collection
-# error, so silence just that warning where the mark is made (as tests/test_peers.py does).
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
-    pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow
 
 PIPE = 'set -o pipefail; "$1" --config "$2" | tee "$3" | "$4" --config "$5" > "$6"'
 """tap --config TAP | tee TAP_OUTPUT | target --config TARGET > TARGET_STATE; args are $1..$6."""

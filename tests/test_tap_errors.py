@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BIN, TapRun, run_tap, tap_config
 
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
+from tests.conftest import BIN, TapRun, run_tap, tap_config
 
 StartAPI = Callable[..., FakeEngageAPI]
 SECRET = "svc-secret-do-not-print"

@@ -10,9 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import BIN, run_tap, tap_config
-
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
+from tests.conftest import BIN, run_tap, tap_config
 
 StartAPI = Callable[..., FakeEngageAPI]
 
