@@ -10,7 +10,7 @@ import contextlib
 import copy
 import gc
 import time
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -152,7 +152,7 @@ def iter_profiles(
     *,
     on_page: OnPage | None = None,
     state: Mapping[str, Any] | None = None,
-) -> Iterator[dict[str, Any]]:
+) -> Generator[dict[str, Any], None, None]:
     """Yield every profile record in page order, fetched by the tap's parallel engine.
 
     The records are exactly the tap's RECORD messages. Settings are checked when this is
@@ -171,7 +171,7 @@ def iter_profiles(
     return _iter_records(run, on_page)
 
 
-def _iter_records(run: _Run, on_page: OnPage | None) -> Iterator[dict[str, Any]]:
+def _iter_records(run: _Run, on_page: OnPage | None) -> Generator[dict[str, Any], None, None]:
     pages = run.pages(on_page)
     try:
         for records in pages:

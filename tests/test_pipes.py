@@ -144,3 +144,38 @@ def test_shell_pipe_into_pypi_target_duckdb_loses_the_first_row_of_each_batch(
     }
     assert empty_strings  # the fake's messy profiles include "" emails and phones
     assert differences == empty_strings
+
+
+def test_every_property_value_survives_the_pipe_exactly(
+    tmp_path: Path, fake_api: Callable[..., FakeEngageAPI]
+) -> None:
+    # Drift, unicode, empty strings, case twins, quotes and nested values, as the API sent them.
+    from tap_mixpanel_engage.fake_api import make_profile
+
+    api = fake_api(profiles=1200)
+    db = tmp_path / "warehouse.duckdb"
+    _pipe(tmp_path, tap_config(api), BIN / "target-mixpanel-duckdb", {"path": str(db)})
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT distinct_id, properties, email, created FROM mixpanel.engage"
+        ).fetchall()
+    finally:
+        con.close()
+    loaded = {row[0]: row[1:] for row in rows}
+    kinds: set[str] = set()
+    for index in range(0, 1200, 7):
+        source = make_profile(index, api.settings.seed)
+        properties, email, created = loaded[source["$distinct_id"]]
+        assert json.loads(properties) == source["$properties"]
+        raw_email = source["$properties"].get("$email")
+        assert email == (raw_email if isinstance(raw_email, str) else None)
+        raw_created = source["$properties"].get("$created")
+        if isinstance(raw_created, str) and len(raw_created) == 19:
+            assert created == datetime.fromisoformat(raw_created + "+00:00")
+        for value in source["$properties"].values():
+            kinds.add(type(value).__name__)
+            if value == "":
+                kinds.add("empty string")
+    # the sample covered the messy cases it claims to
+    assert {"str", "int", "float", "bool", "list", "dict", "empty string"} <= kinds

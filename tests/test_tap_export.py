@@ -74,6 +74,10 @@ def test_every_profile_arrives_through_faults_limits_and_expiring_sessions(
     assert stats["rate_limited"] > 0
     assert stats["expired_sessions"] > 0
     assert "retrying in" in run.stderr
+    # one progress line per page at least, with the figures an operator needs
+    progress = [line for line in run.stderr.splitlines() if "progress: pages" in line]
+    assert len(progress) >= 20
+    assert all("records/s" in line and "ETA" in line and "retries" in line for line in progress)
 
 
 def test_incremental_run_asks_only_for_profiles_seen_since_the_bookmark(
