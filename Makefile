@@ -28,12 +28,9 @@ meltano: $(MELTANO_VENV)/.meltano-installed
 demo: install meltano
 	$(PY) -m demo.run_demo
 
-# Benchmarks need matplotlib (the README chart) and the PyPI peers, which they install into .bench/.
-$(VENV)/.bench-installed: $(VENV)/.installed
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
-	touch $@
-
-bench: $(VENV)/.bench-installed
+# Benchmarks install the PyPI peers and matplotlib (the README chart) into their own venvs in
+# .bench/, so the measured venv holds what a user's install holds.
+bench: install
 	$(PY) -m benchmarks
 
 lint: install

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.common import fake_server, tap_command, timed, write_json
@@ -144,25 +144,15 @@ def peer_rows(points: list[PeerPoint], latency: float = 0.3) -> list[Row]:
 
 
 def chart(points: list[PeerPoint], path: Path, latency: float = 0.3) -> None:
-    """Plot export time against number of profiles for the three exporters."""
-    import matplotlib
+    """Plot export time against number of profiles, with matplotlib from its own venv."""
+    from benchmarks.peers.venvs import ensure_peer_venv, venv_python
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    sizes = [p.profiles for p in points]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(sizes, [p.peer for p in points], "o-", label="singer-io tap-mixpanel 1.8.0")
-    ax.plot(sizes, [p.sequential for p in points], "s-", label="this tap, max_workers=1")
-    ax.plot(sizes, [p.parallel for p in points], "^-", label="this tap, max_workers=5")
-    ax.set_xlabel("profiles")
-    ax.set_ylabel("wall time (s)")
-    ax.set_title(f"Export time against the fake Engage API at {latency:g} s per query")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plot_python = venv_python(ensure_peer_venv("plot", "matplotlib>=3.8"))
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [{**asdict(point), "latency": latency} for point in points]
+        data = write_json(Path(tmp), "points.json", {"points": rows})
+        script = Path(__file__).with_name("plot_export_time.py")
+        subprocess.run([str(plot_python), str(script), str(data), str(path)], check=True)
 
 
 def pipe_command(tap_config: Path, target: list[str]) -> str:
