@@ -21,46 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import BIN, fake_server
 from tap_mixpanel_engage import iter_profiles, sync
-
-BIN = Path(sys.executable).parent
-
-
-@contextmanager
-def fake_api_process(profiles: int, workdir: Path) -> Iterator[str]:
-    """Run ``python -m tap_mixpanel_engage.fake_api`` on a free port; yield its URL."""
-    ready = workdir / "fake-api.url"
-    command = [
-        sys.executable,
-        "-m",
-        "tap_mixpanel_engage.fake_api",
-        "--port",
-        "0",
-        "--profiles",
-        str(profiles),
-        "--ready-file",
-        str(ready),
-    ]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as proc:
-        try:
-            assert proc.stdout is not None
-            # The banner line is printed after the ready file is written: block on it, no polling.
-            banner = proc.stdout.readline()
-            if not ready.exists():
-                raise RuntimeError(f"the fake API did not start: {banner!r}")
-            yield ready.read_text().strip()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
-def _config(url: str) -> dict[str, Any]:
-    return {"project_id": 1234, "username": "svc-user", "secret": "svc-secret", "api_url": url}
 
 
 def time_sync(config: dict[str, Any], db: Path) -> tuple[float, float, int]:
@@ -112,8 +77,8 @@ def bench_sync_vs_pipe(profiles: int = 100_000, rounds: int = 3) -> dict[str, fl
     pipe_runs: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        with fake_api_process(profiles, workdir) as url:
-            config = _config(url)
+        with fake_server(profiles) as api:
+            config = api.tap_config()
             for _ in iter_profiles(config):  # warm the server's profile cache, untimed
                 pass
             for n in range(rounds):

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from tap_mixpanel_engage.hookspecs import RegisterSink, hookimpl
-from tap_mixpanel_engage.sink import Record, Sink, SinkConfigError
+from tap_mixpanel_engage.sink import Record, Sink
+from tap_mixpanel_engage.sink_files import check_stream_name, fsync_directory, output_directory
 
 __all__ = ["JsonlSink", "register_sinks"]
 
@@ -74,14 +75,14 @@ class JsonlSink(Sink):
             SinkConfigError: ``path`` is missing, empty, or not a writable directory.
         """
         super().__init__(config)
-        self.directory = _writable_directory(config, self.name)
+        self.directory = output_directory(config, self.name)
         self._streams: dict[str, _Stream] = {}
 
     def open_stream(
         self, stream: str, schema: Mapping[str, Any], key_properties: Sequence[str]
     ) -> None:
         """Index the stream's committed file (first time, or when the key changes)."""
-        _check_stream_name(stream)
+        check_stream_name(stream)
         keys = tuple(key_properties)
         state = self._streams.get(stream)
         if state is not None and state.key_properties == keys:
@@ -125,34 +126,11 @@ class JsonlSink(Sink):
         finally:
             for _, tmp, _, _ in pending:
                 tmp.unlink(missing_ok=True)
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
 
     def close(self) -> None:
         """Forget staged rows; committed files are already complete on disk."""
         self._streams.clear()
-
-
-def _writable_directory(config: Mapping[str, Any], sink: str) -> Path:
-    """Return ``config["path"]`` as an existing directory we may create files in."""
-    raw = config.get("path")
-    if not isinstance(raw, str) or not raw.strip():
-        raise SinkConfigError(f"{sink} sink: setting 'path' (output directory) is required")
-    directory = Path(raw).expanduser()
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        raise SinkConfigError(
-            f"{sink} sink: setting 'path' ({raw!r}) is not a writable directory: {exc}"
-        ) from exc
-    return directory
-
-
-def _check_stream_name(stream: str) -> None:
-    """Refuse stream names that would escape the directory or hide among temp files."""
-    if not stream or stream.startswith(".") or any(c in stream for c in "/\\\0"):
-        raise ValueError(f"stream name {stream!r} cannot be used as a file name")
 
 
 def _dumps(record: Record) -> str:
@@ -229,12 +207,3 @@ def _copy_replacing(state: _Stream, replaced: dict[int, Key], out: IO[bytes]) ->
                 out.write(state.staged[key].encode() + b"\n")
             else:
                 out.write(raw if raw.endswith(b"\n") else raw + b"\n")
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the renames durable: on POSIX a rename lives in the directory's metadata."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
