@@ -6,7 +6,6 @@ import copy
 import sys
 from functools import cached_property
 from types import FrameType
-from typing import Any
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
@@ -111,11 +110,15 @@ class TapMixpanelEngage(Tap):
         """The settings, checked beyond what the JSON schema says (raises SettingsError)."""
         return EngageSettings.from_config(self.config)
 
-    def __init__(self, *, validate_config: bool = True, **kwargs: Any) -> None:
-        """Build the tap; when validating config, check our settings before anything is sent."""
-        super().__init__(validate_config=validate_config, **kwargs)
-        if validate_config:
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Our checks first, then the SDK's JSON-schema check.
+
+        Ours name the setting, never quote a secret (the schema validator quotes the offending
+        value, e.g. a `secret` of the wrong type) and exit 3, like every settings error.
+        """
+        if raise_errors:
             _ = self.engage_settings
+        return super()._validate_config(raise_errors=raise_errors)
 
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
         """On SIGINT/SIGTERM: write the state (it resumes the export) and exit non-zero.

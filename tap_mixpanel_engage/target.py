@@ -275,7 +275,10 @@ def _read_config(path: str | None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The console script: exit 0, 1 (bad input or load failure), 2 (bad settings), 130 (^C)."""
+    """The console script: exit 0, 1 (bad input or load failure), 3 (bad settings), 130 (^C).
+
+    3 for settings, as `tap-mixpanel-engage` and `mixpanel-engage` use it.
+    """
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("--config", help="JSON file with the target and sink settings")
     parser.add_argument("--input", help="read Singer messages from this file, not stdin")
@@ -302,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with lines:
                 load(config, lines, sys.stdout.buffer)
     except (SinkConfigError, DuplicateSinkError) as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), 3)
     except (InputError, WriterError) as exc:
         return _fail(str(exc), 1)
     except Exception as exc:

@@ -25,6 +25,7 @@ def _assert_clean_failure(run: TapRun, fragment: str, code: int | None = None) -
     assert fragment in run.stderr
     assert "Traceback" not in run.stderr
     assert SECRET not in run.stderr + run.stdout
+    assert "123456789" not in run.stderr + run.stdout
 
 
 @pytest.mark.parametrize(
@@ -32,8 +33,10 @@ def _assert_clean_failure(run: TapRun, fragment: str, code: int | None = None) -
     [
         ({"secret": "wrong"}, "refused the credentials", 2),
         ({"project_id": 999}, "`project_id`", 2),
-        ({"region": "mars"}, "region", None),
-        ({"max_workers": 9}, "max_workers", None),
+        ({"region": "mars"}, "unknown `region`", 3),
+        ({"max_workers": 9}, "`max_workers` must be between 1 and 5", 3),
+        ({"secret": 123456789}, "`secret` must be a string", 3),
+        ({"page_size": "lots"}, "`page_size` must be a whole number", 3),
         ({"where": 'properties["$last_seen" >>= 3'}, "check the `where` setting", 1),
         ({"api_secret": "x"}, "not both", 3),
     ],

@@ -157,7 +157,7 @@ def test_bad_setting_is_named_with_exit_code_2(
     tmp_path: Path, config: dict[str, Any], message: str
 ) -> None:
     done = run(tmp_path, GOOD, **config)
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert done.stderr.startswith(PROG + message)
     assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
@@ -175,7 +175,7 @@ def test_unknown_sink_lists_installed_sinks(tmp_path: Path) -> None:
 def test_unwritable_path_names_the_setting(tmp_path: Path) -> None:
     path = tmp_path / "no-such-dir" / "out.duckdb"
     done = run(tmp_path, GOOD, path=str(path))
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert done.stderr.startswith(f"{PROG}path: cannot open DuckDB file {str(path)!r}: ")
     assert "Traceback" not in done.stderr
 
@@ -185,5 +185,5 @@ def test_unreadable_config_names_the_option(tmp_path: Path) -> None:
     done = subprocess.run(
         [TARGET, "--config", str(missing)], input="", capture_output=True, text=True, check=False
     )
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert done.stderr == f"{PROG}--config: cannot read {str(missing)!r}: FileNotFoundError\n"
