@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -10,7 +11,7 @@ import requests_mock
 
 from tap_mixpanel_engage.client import RetryPolicy
 from tap_mixpanel_engage.errors import APIError
-from tap_mixpanel_engage.export import Export, Query
+from tap_mixpanel_engage.export import Export, Position, Query
 from tap_mixpanel_engage.settings import EngageSettings
 
 URL = "https://mixpanel.com/api/query/engage"
@@ -56,11 +57,20 @@ class ScriptedAPI:
         }
 
 
-def _export() -> Export:
+def _export(
+    *, resume: Position | None = None, max_workers: int = 1, where: str | None = None
+) -> Export:
     settings = EngageSettings.from_config(
-        {"project_id": 1, "username": "u", "secret": "s", "max_workers": 1}
+        {
+            "project_id": 1,
+            "username": "u",
+            "secret": "s",
+            "max_workers": max_workers,
+            "where": where,
+        }
     )
-    return Export(settings, Query.for_settings(settings, None), policy=RetryPolicy())
+    query = Query.for_settings(settings, None)
+    return Export(settings, query, resume=resume, policy=RetryPolicy())
 
 
 def test_a_new_session_that_expires_during_the_alignment_check_is_replaced_again() -> None:
@@ -83,3 +93,87 @@ def test_a_session_that_keeps_expiring_ends_with_a_clear_error() -> None:
         m.post(URL, json=api)
         for _ in export.pages():
             pass
+
+
+def test_without_a_total_pages_are_fetched_one_by_one_until_a_short_page() -> None:
+    pages = [_ids(0), _ids(1), _ids(2)[:1]]
+    calls: list[int] = []
+
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        page = int(parse_qs(request.text)["page"][0])
+        calls.append(page)
+        return {"page": page, "page_size": PAGE_SIZE, "session_id": "s", "results": pages[page]}
+
+    export = _export()
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=answer)
+        ids = [r["$distinct_id"] for page in export.pages() for r in page.results]
+    assert ids == ["u0", "u1", "u2", "u3", "u4"]
+    assert calls == [0, 1, 2]
+
+
+def test_a_saved_position_resumes_the_session_at_the_next_page() -> None:
+    api = ScriptedAPI({})
+    first = _export()
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=api)
+        pages = first.pages()
+        next(pages)  # page 0 handed out: the position says so
+        saved = first.position
+        pages.close()
+    assert saved is not None and saved.page == 0
+    api.calls.clear()
+    resumed = _export(resume=saved)
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=api)
+        ids = [r["$distinct_id"] for page in resumed.pages() for r in page.results]
+    assert ids == ["u2", "u3", "u4", "u5"]
+    assert api.calls == [(1, 1), (1, 2)]
+
+
+def test_a_saved_position_with_an_expired_session_starts_over_cleanly() -> None:
+    api = ScriptedAPI({1: {1, 2}})
+    first = _export()
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=api)
+        pages = first.pages()
+        next(pages)
+        saved = first.position
+        pages.close()
+    api.calls.clear()
+    resumed = _export(resume=saved)
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=api)
+        ids = [r["$distinct_id"] for page in resumed.pages() for r in page.results]
+    assert ids == [f"u{i}" for i in range(TOTAL)]
+    assert api.calls[0] == (1, 1)  # the probe found the session expired
+    assert api.calls[1:] == [(2, 0), (2, 1), (2, 2)]
+
+
+def test_a_saved_position_of_another_query_is_ignored() -> None:
+    api = ScriptedAPI({})
+    first = _export()
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=api)
+        pages = first.pages()
+        next(pages)
+        saved = first.position
+        pages.close()
+    api.calls.clear()
+    other = _export(resume=saved, where='properties["plan"] == "pro"')
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=api)
+        ids = [r["$distinct_id"] for page in other.pages() for r in page.results]
+    assert ids == [f"u{i}" for i in range(TOTAL)]
+    assert api.calls[0] == (2, 0)
+
+
+def test_closing_early_leaves_no_worker_thread_behind() -> None:
+    api = ScriptedAPI({})
+    export = _export(max_workers=5)
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=api)
+        pages = export.pages()
+        next(pages)
+        pages.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("engage-page")]
