@@ -172,7 +172,8 @@ class Export:
             self.cancelled.set()
             self.client.close()
 
-    def _fetch_first(self, session_id: str | None, page: int) -> PageResponse:
+    def _fetch_here(self, session_id: str | None, page: int) -> PageResponse:
+        """One page on the calling thread (page 0, a resume probe, an alignment check)."""
         return self.client.fetch(self.query.body(page, session_id), page)
 
     def _pages(self) -> Iterator[Page]:
@@ -244,7 +245,7 @@ class Export:
             saved.page,
         )
         try:
-            return self._fetch_first(saved.session_id, saved.page + 1)
+            return self._fetch_here(saved.session_id, saved.page + 1)
         except SessionExpired:
             logger.warning("the saved session has expired; starting the export over")
             self.position = None
@@ -253,7 +254,7 @@ class Export:
             return None
 
     def _open_session(self) -> PageResponse:
-        first = self._fetch_first(None, 0)
+        first = self._fetch_here(None, 0)
         if first.total is not None and first.session_id and first.page_size:
             pages = max(1, math.ceil(first.total / first.page_size))
             self.position = Position(
@@ -316,7 +317,7 @@ class Export:
         first = self._open_session()
         new = self.position
         if old is not None and new is not None and next_page > 0 and new.total == old.total:
-            aligned = first if next_page == 1 else self._fetch_first(new.session_id, next_page - 1)
+            aligned = first if next_page == 1 else self._fetch_here(new.session_id, next_page - 1)
             if self._last_ids == _edge_ids(aligned.results):
                 logger.info("the new session matches the pages already emitted; continuing")
                 self.position = replace(new, page=next_page - 1)
