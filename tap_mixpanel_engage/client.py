@@ -7,9 +7,7 @@ and its page, and counted in :class:`ExportStats`.
 
 from __future__ import annotations
 
-import email.utils
 import http.client
-import json
 import logging
 import random
 import threading
@@ -22,7 +20,8 @@ import msgspec
 import requests
 import urllib3
 
-from tap_mixpanel_engage.errors import APIError, AuthError, SessionExpired
+from tap_mixpanel_engage.api_errors import client_error, error_text, retry_after_seconds
+from tap_mixpanel_engage.errors import APIError
 from tap_mixpanel_engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
 from tap_mixpanel_engage.settings import EngageSettings
 
@@ -178,9 +177,9 @@ class EngageClient:
                         limited = True
                         reason, retry_after = self._rate_limited(response, content, page)
                     elif status >= 500:
-                        reason = f"HTTP {status}: {_error_text(response, content)}"
+                        reason = f"HTTP {status}: {error_text(response, content)}"
                     else:
-                        raise _client_error(response, content, page, self.settings)
+                        raise client_error(response, content, page, self.settings)
             finally:
                 self.limit.release(success=ok)
             if limited:
@@ -239,7 +238,7 @@ class EngageClient:
     def _rate_limited(
         self, response: requests.Response, content: bytes, page: int
     ) -> tuple[str, float | None]:
-        text = _error_text(response, content)
+        text = error_text(response, content)
         with self.stats.lock:
             self.stats.rate_limited += 1
         if "concurrent" in text.lower():
@@ -250,7 +249,7 @@ class EngageClient:
                 page,
                 new_limit,
             )
-        retry_after = _retry_after(response.headers.get("Retry-After"))
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         if retry_after is not None:
             retry_after = min(retry_after, self.policy.max_retry_after)
         return f"HTTP 429: {text}", retry_after
@@ -287,74 +286,6 @@ def _decode_page(content: bytes, page: int) -> PageResponse | None:
         session_id=payload.get("session_id"),
         page_size=payload.get("page_size"),
         total=payload.get("total"),
-    )
-
-
-def _error_text(response: requests.Response, content: bytes) -> str:
-    """The API's own error text (JSON ``error`` field), or the start of the body."""
-    start = content[:300].decode("utf-8", "replace").strip()
-    try:
-        payload = json.loads(content)
-    except ValueError:
-        return start or response.reason or "no details"
-    if isinstance(payload, dict) and payload.get("error"):
-        return str(payload["error"])
-    return start
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time())
-
-
-def _client_error(
-    response: requests.Response, content: bytes, page: int, settings: EngageSettings
-) -> Exception:
-    """Map a 4xx answer to the error a user can act on, naming the likely setting."""
-    status = response.status_code
-    text = _error_text(response, content)
-    lowered = text.lower()
-    if page > 0 and "session" in lowered:
-        return SessionExpired(page, text)
-    if status in (401, 403) or "authenticate" in lowered or "credential" in lowered:
-        if settings.uses_service_account:
-            hint = (
-                "check `username`, `secret` and `project_id` (the service account must belong to "
-                f"the project), and `region` ({settings.region}: the project must live there)"
-            )
-        else:
-            hint = f"check `api_secret` and `region` ({settings.region})"
-        return AuthError(
-            f"Mixpanel refused the credentials (HTTP {status}: {text}); {hint}",
-            status=status,
-            page=page,
-        )
-    if status == 402:
-        return APIError(
-            f"Mixpanel answered HTTP 402 ({text}): the project's plan does not include API "
-            "access to profiles",
-            status=status,
-            page=page,
-        )
-    if status == 404:
-        hint = "check `api_url` and `region`"
-    elif "where" in lowered:
-        hint = "check the `where` setting"
-    elif "cohort" in lowered:
-        hint = "check `filter_by_cohort`"
-    elif "output_properties" in lowered:
-        hint = "check `output_properties`"
-    else:
-        hint = "check `where`, `output_properties`, `filter_by_cohort` and `project_id`"
-    return APIError(
-        f"Mixpanel rejected the query for page {page} (HTTP {status}: {text}); {hint}",
-        status=status,
-        page=page,
     )
 
 

@@ -23,6 +23,7 @@ STRING_COLUMNS = {
     "timezone": "$timezone",
 }
 DATETIME_COLUMNS = {"created": "$created", "last_seen": "$last_seen"}
+STREAM = "engage"
 REPLICATION_KEY = "last_seen"
 KEY_PROPERTIES = ("distinct_id",)
 

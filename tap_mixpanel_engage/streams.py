@@ -12,11 +12,13 @@ from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 
-from tap_mixpanel_engage.export import Export, Position, Query
+from tap_mixpanel_engage.export import Export
 from tap_mixpanel_engage.progress import ProgressLog
+from tap_mixpanel_engage.query import POSITION_KEY, Position, Query
 from tap_mixpanel_engage.records import (
     KEY_PROPERTIES,
     REPLICATION_KEY,
+    STREAM,
     engage_schema,
     shape_profile,
 )
@@ -24,9 +26,6 @@ from tap_mixpanel_engage.settings import EngageSettings
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
-
-POSITION_KEY = "engage_position"
-"""Stream-state key holding the export's :class:`Position` while a sync is under way."""
 
 
 class EngageStream(RESTStream[Any]):
@@ -36,7 +35,7 @@ class EngageStream(RESTStream[Any]):
     :class:`Export` only send requests and parse responses.
     """
 
-    name = "engage"
+    name = STREAM
     path = "/api/query/engage"
     primary_keys = KEY_PROPERTIES
     replication_key = REPLICATION_KEY

@@ -11,8 +11,8 @@ import requests_mock
 
 from tap_mixpanel_engage.client import EngageClient, ExportStats, RetryPolicy
 from tap_mixpanel_engage.errors import APIError, AuthError, SessionExpired
-from tap_mixpanel_engage.export import Query
 from tap_mixpanel_engage.pacing import AdaptiveLimit
+from tap_mixpanel_engage.query import Query
 from tap_mixpanel_engage.settings import EngageSettings
 
 URL = "https://mixpanel.com/api/query/engage"

@@ -11,7 +11,8 @@ import requests_mock
 
 from tap_mixpanel_engage.client import RetryPolicy
 from tap_mixpanel_engage.errors import APIError
-from tap_mixpanel_engage.export import Export, Position, Query
+from tap_mixpanel_engage.export import Export
+from tap_mixpanel_engage.query import Position, Query
 from tap_mixpanel_engage.settings import EngageSettings
 
 URL = "https://mixpanel.com/api/query/engage"
