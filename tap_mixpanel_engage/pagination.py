@@ -103,32 +103,6 @@ class OrderedWindow(Generic[T]):
         self.close()
 
 
-def ordered_window(
-    fetch: Callable[[int], T],
-    pages: Iterable[int],
-    *,
-    max_workers: int,
-    reorder_depth: int = DEFAULT_REORDER_DEPTH,
-    cancelled: threading.Event | None = None,
-    thread_name_prefix: str = "engage-page",
-    on_idle: Callable[[], None] | None = None,
-    idle_interval: float = 5.0,
-) -> Generator[tuple[int, T], None, None]:
-    """Yield ``(page, fetch(page))`` in order: an :class:`OrderedWindow` started on first use."""
-    window = OrderedWindow(
-        fetch,
-        pages,
-        max_workers=max_workers,
-        reorder_depth=reorder_depth,
-        cancelled=cancelled,
-        thread_name_prefix=thread_name_prefix,
-        on_idle=on_idle,
-        idle_interval=idle_interval,
-    )
-    with window:
-        yield from window
-
-
 def _wait_for(future: Future[T], on_idle: Callable[[], None] | None, interval: float) -> T:
     if on_idle is None:
         return future.result()

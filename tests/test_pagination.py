@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tap_mixpanel_engage.pagination import ordered_window
+from tap_mixpanel_engage.pagination import OrderedWindow
 
 
 def _engage_threads() -> list[threading.Thread]:
@@ -25,7 +25,7 @@ def test_pages_leave_in_order_when_they_finish_out_of_order() -> None:
         done[page].set()
         return page * 10
 
-    out = list(ordered_window(fetch, range(9), max_workers=3, thread_name_prefix="test-window"))
+    out = list(OrderedWindow(fetch, range(9), max_workers=3, thread_name_prefix="test-window"))
     assert out == [(p, p * 10) for p in range(9)]
     assert _engage_threads() == []
 
@@ -48,7 +48,7 @@ def test_never_more_than_max_workers_in_flight_and_window_is_bounded() -> None:
             running -= 1
         return page
 
-    for page, _ in ordered_window(
+    for page, _ in OrderedWindow(
         fetch, range(60), max_workers=4, reorder_depth=2, thread_name_prefix="test-window"
     ):
         with lock:
@@ -70,10 +70,11 @@ def test_a_free_worker_starts_the_next_page_while_the_consumer_is_busy() -> None
                 all_started.set()
         return page
 
-    window = ordered_window(
+    window = OrderedWindow(
         fetch, range(10), max_workers=2, reorder_depth=2, thread_name_prefix="test-window"
     )
-    assert next(window) == (0, 0)
+    pages = iter(window)
+    assert next(pages) == (0, 0)
     # The consumer holds page 0 and does nothing; the workers still fetch ahead up to the bound.
     assert all_started.wait(5)
     with lock:
@@ -93,10 +94,11 @@ def test_closing_early_cancels_pending_pages_and_joins_workers() -> None:
         return page
 
     cancelled = threading.Event()
-    window = ordered_window(
+    window = OrderedWindow(
         fetch, range(1000), max_workers=3, cancelled=cancelled, thread_name_prefix="test-window"
     )
-    assert next(window) == (0, 0)
+    pages = iter(window)
+    assert next(pages) == (0, 0)
     release.set()
     window.close()
     assert cancelled.is_set()
@@ -112,7 +114,7 @@ def test_an_error_surfaces_at_its_page_after_the_earlier_pages() -> None:
 
     got: list[int] = []
     with pytest.raises(RuntimeError, match="page 4 failed"):
-        for page, _ in ordered_window(fetch, range(10), max_workers=3, thread_name_prefix="t"):
+        for page, _ in OrderedWindow(fetch, range(10), max_workers=3, thread_name_prefix="t"):
             got.append(page)
     assert got == [0, 1, 2, 3]
 
@@ -129,11 +131,11 @@ def test_idle_callback_runs_on_the_consumer_while_a_page_is_slow() -> None:
         assert release.wait(5)
         return page
 
-    out = list(ordered_window(fetch, range(2), max_workers=1, on_idle=on_idle, idle_interval=0.01))
+    out = list(OrderedWindow(fetch, range(2), max_workers=1, on_idle=on_idle, idle_interval=0.01))
     assert out == [(0, 0), (1, 1)]
     assert idle_threads and set(idle_threads) == {threading.current_thread().name}
 
 
 def test_rejects_nonsense_bounds() -> None:
     with pytest.raises(ValueError, match="max_workers"):
-        list(ordered_window(lambda p: p, range(3), max_workers=0))
+        list(OrderedWindow(lambda p: p, range(3), max_workers=0))
