@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,6 +18,7 @@ from tap_mixpanel_engage.client import EngageClient, ExportStats, PageResponse, 
 from tap_mixpanel_engage.errors import APIError, SessionExpired
 from tap_mixpanel_engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
 from tap_mixpanel_engage.pagination import OrderedWindow
+from tap_mixpanel_engage.progress import ProgressLog
 from tap_mixpanel_engage.query import Position, Query
 from tap_mixpanel_engage.settings import EngageSettings
 
@@ -49,15 +50,15 @@ class Export:
         *,
         resume: Position | None = None,
         policy: RetryPolicy | None = None,
-        on_idle: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
-        self.on_idle = on_idle
         self.query = query
         self.resume = resume if resume and resume.fingerprint == query.fingerprint else None
         if resume and self.resume is None:
             logger.info("saved progress belongs to another query; starting a fresh export")
         self.stats = ExportStats()
+        self.progress = ProgressLog(self.stats)
+        """Consumers record each page they finish here; waits for slow pages log through it."""
         self.cancelled = threading.Event()
         self.limit = AdaptiveLimit(settings.max_workers)
         budget = None
@@ -82,6 +83,9 @@ class Export:
         finally:
             self.cancelled.set()
             self.client.close()
+
+    def _heartbeat(self) -> None:
+        self.progress.heartbeat(self.pages_total)
 
     def _fetch_here(self, session_id: str | None, page: int) -> PageResponse:
         """One page on the calling thread (page 0, a resume probe, an alignment check)."""
@@ -213,7 +217,7 @@ class Export:
             range(start, self.position.pages),
             max_workers=self.settings.max_workers,
             cancelled=window_closed,
-            on_idle=self.on_idle,
+            on_idle=self._heartbeat,
         )
 
     def _reopen(self, next_page: int) -> Generator[Page, None, tuple[int, PageResponse | None]]:

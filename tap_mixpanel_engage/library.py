@@ -16,7 +16,7 @@ from typing import Any
 
 from tap_mixpanel_engage.errors import SettingsError
 from tap_mixpanel_engage.export import Export
-from tap_mixpanel_engage.progress import PageProgress, ProgressLog
+from tap_mixpanel_engage.progress import PageProgress
 from tap_mixpanel_engage.query import POSITION_KEY, Position, Query
 from tap_mixpanel_engage.records import (
     REPLICATION_KEY,
@@ -88,16 +88,13 @@ class _Run:
         self.since = _latest(bookmark, settings.start_date)
         self.query = Query.for_settings(settings, self.since)
         self.resume = Position.from_dict(stream_state.get(POSITION_KEY))
-        self.export = Export(settings, self.query, resume=self.resume, on_idle=self._idle)
-        self.progress = ProgressLog(self.export.stats)
+        self.export = Export(settings, self.query, resume=self.resume)
+        self.progress = self.export.progress
         markers = stream_state.get("progress_markers")
         self.max_seen: str | None = None
         if self.resume is not None and isinstance(markers, dict):
             value = markers.get("replication_key_value")
             self.max_seen = value if isinstance(value, str) else None
-
-    def _idle(self) -> None:
-        self.progress.heartbeat(self.export.pages_total)
 
     def pages(self, on_page: OnPage | None) -> Generator[list[dict[str, Any]], None, None]:
         """Shaped records page by page; ``on_page`` is called here, on the caller's thread."""

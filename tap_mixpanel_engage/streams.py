@@ -13,7 +13,6 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 
 from tap_mixpanel_engage.export import Export
-from tap_mixpanel_engage.progress import ProgressLog
 from tap_mixpanel_engage.query import POSITION_KEY, Position, Query
 from tap_mixpanel_engage.records import (
     KEY_PROPERTIES,
@@ -62,14 +61,8 @@ class EngageStream(RESTStream[Any]):
         query = Query.for_settings(settings, since)
         state = self.stream_state
         resume = Position.from_dict(state.get(POSITION_KEY))
-        progress: ProgressLog | None = None
-        export = Export(
-            settings,
-            query,
-            resume=resume,
-            on_idle=lambda: progress.heartbeat(export.pages_total) if progress else None,
-        )
-        progress = ProgressLog(export.stats)
+        export = Export(settings, query, resume=resume)
+        progress = export.progress
         self.logger.info(
             "exporting profiles%s with up to %d queries at once",
             f" seen since {since}" if since else "",
