@@ -74,6 +74,18 @@ def _export(
     return Export(settings, query, resume=resume, policy=RetryPolicy())
 
 
+def _position_after_page_0(api: ScriptedAPI) -> Position:
+    """Run an export until page 0 is handed out, close it, and return its saved position."""
+    first = _export()
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=api)
+        pages = first.pages()
+        next(pages)
+        pages.close()
+    assert first.position is not None and first.position.page == 0
+    return first.position
+
+
 def test_a_new_session_that_expires_during_the_alignment_check_is_replaced_again() -> None:
     # Session 1 expires at page 2; session 2 expires at once (the alignment probe of page 1);
     # session 3 lines up with what was emitted, so the export continues at page 2.
@@ -115,14 +127,7 @@ def test_without_a_total_pages_are_fetched_one_by_one_until_a_short_page() -> No
 
 def test_a_saved_position_resumes_the_session_at_the_next_page() -> None:
     api = ScriptedAPI({})
-    first = _export()
-    with requests_mock.Mocker() as m:
-        m.post(URL, json=api)
-        pages = first.pages()
-        next(pages)  # page 0 handed out: the position says so
-        saved = first.position
-        pages.close()
-    assert saved is not None and saved.page == 0
+    saved = _position_after_page_0(api)
     api.calls.clear()
     resumed = _export(resume=saved)
     with requests_mock.Mocker() as m:
@@ -134,13 +139,7 @@ def test_a_saved_position_resumes_the_session_at_the_next_page() -> None:
 
 def test_a_saved_position_with_an_expired_session_starts_over_cleanly() -> None:
     api = ScriptedAPI({1: {1, 2}})
-    first = _export()
-    with requests_mock.Mocker() as m:
-        m.post(URL, json=api)
-        pages = first.pages()
-        next(pages)
-        saved = first.position
-        pages.close()
+    saved = _position_after_page_0(api)
     api.calls.clear()
     resumed = _export(resume=saved)
     with requests_mock.Mocker() as m:
@@ -153,13 +152,7 @@ def test_a_saved_position_with_an_expired_session_starts_over_cleanly() -> None:
 
 def test_a_saved_position_of_another_query_is_ignored() -> None:
     api = ScriptedAPI({})
-    first = _export()
-    with requests_mock.Mocker() as m:
-        m.post(URL, json=api)
-        pages = first.pages()
-        next(pages)
-        saved = first.position
-        pages.close()
+    saved = _position_after_page_0(api)
     api.calls.clear()
     other = _export(resume=saved, where='properties["plan"] == "pro"')
     with requests_mock.Mocker() as m:
