@@ -8,6 +8,7 @@ table from ``benchmarks/results/latest.md`` (written by ``make bench``).
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,32 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 BIN = Path(sys.executable).parent
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+"""A fenced code block: its language and its text."""
+
+
+def section(readme: str, heading: str) -> str | None:
+    """The ``heading`` section of ``readme`` up to the next ``## ``, if any."""
+    match = re.search(
+        rf"^{re.escape(heading)}[ \t]*\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL
+    )
+    return None if match is None else f"{heading}\n{match.group(1)}"
+
+
+def readme_section(heading: str) -> str:
+    """The ``heading`` section of README.md (tests run its examples; it must be there)."""
+    found = section(README.read_text(encoding="utf-8"), heading)
+    if found is None:
+        raise LookupError(f"README.md has no section {heading!r}")
+    return found
+
+
+def only_block(text: str, language: str) -> str:
+    """The single fenced block of ``language`` in ``text`` (two would make a test ambiguous)."""
+    blocks = [block for lang, block in FENCE.findall(text) if lang == language]
+    if len(blocks) != 1:
+        raise LookupError(f"expected one ```{language} block, found {len(blocks)}")
+    return str(blocks[0])
 
 
 def settings_table() -> str:

@@ -7,37 +7,24 @@ been generated there (it holds a python block), else the docs file.
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from scripts import update_readme
+from scripts.update_readme import readme_section
+
 HEADING = "## Python API"
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-
-
-def readme_section(readme: str) -> str | None:
-    """The ``## Python API`` section of ``readme`` up to the next ``## ``, if any."""
-    match = re.search(
-        rf"^{re.escape(HEADING)}[ \t]*\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL
-    )
-    return None if match is None else f"{HEADING}\n{match.group(1)}"
 
 
 def section_text() -> str:
-    """The section from README.md if it has been generated there, else the docs file."""
-    section = readme_section((ROOT / "README.md").read_text(encoding="utf-8"))
-    if section is not None and any(lang == "python" for lang, _ in FENCE.findall(section)):
-        return section
-    return (ROOT / "docs" / "python-api.md").read_text(encoding="utf-8")
+    """The section, as the README shows it."""
+    return readme_section(HEADING)
 
 
 def only_block(language: str) -> str:
-    """The single fenced block of ``language`` in the section (two would be ambiguous)."""
-    blocks: list[str] = [b for lang, b in FENCE.findall(section_text()) if lang == language]
-    assert len(blocks) == 1, f"expected one ```{language} block, found {len(blocks)}"
-    return blocks[0]
+    """The single fenced block of ``language`` in the section."""
+    return update_readme.only_block(section_text(), language)
 
 
 def test_the_python_api_example_runs_and_prints_what_the_readme_shows(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import sqlite3
 import tomllib
 from pathlib import Path
@@ -20,35 +19,22 @@ from typing import Any
 import pluggy
 import pytest
 
+from scripts import update_readme
+from scripts.update_readme import readme_section, section
 from tap_mixpanel_engage.hookspecs import PROJECT_NAME, SinkSpecs
 from tap_mixpanel_engage.sink import Sink, SinkConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
 HEADING = "## Writing a sink plugin"
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```$", re.MULTILINE | re.DOTALL)
-
-
-def readme_section(readme: str) -> str | None:
-    """The ``## Writing a sink plugin`` section of ``readme`` up to the next ``## ``, if any."""
-    match = re.search(
-        rf"^{re.escape(HEADING)}[ \t]*\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL
-    )
-    return None if match is None else f"{HEADING}\n{match.group(1)}"
 
 
 def guide_text() -> str:
-    """The guide section from README.md if it has been pasted there, else the docs file."""
-    section = readme_section((ROOT / "README.md").read_text(encoding="utf-8"))
-    if section is not None:
-        return section
-    return (ROOT / "docs" / "writing-a-sink-plugin.md").read_text(encoding="utf-8")
+    """The guide, as the README shows it."""
+    return readme_section(HEADING)
 
 
 def only_block(language: str) -> str:
-    """The single fenced block of ``language`` in the guide (two would make the test ambiguous)."""
-    blocks: list[str] = [b for lang, b in FENCE.findall(guide_text()) if lang == language]
-    assert len(blocks) == 1, f"expected one ```{language} block in the guide, found {len(blocks)}"
-    return blocks[0]
+    """The single fenced block of ``language`` in the guide."""
+    return update_readme.only_block(guide_text(), language)
 
 
 @pytest.fixture
@@ -88,9 +74,9 @@ def test_the_guide_is_one_section_starting_at_its_heading() -> None:
 
 def test_the_readme_section_ends_at_the_next_level_two_heading() -> None:
     readme = f"# Title\n\n## Install\n\nx\n\n{HEADING}\n\nguide\n### Sub\n\nmore\n\n## Next\ny\n"
-    assert readme_section(readme) == f"{HEADING}\n\nguide\n### Sub\n\nmore\n\n"
-    assert readme_section(f"{HEADING}\nonly") == f"{HEADING}\nonly"
-    assert readme_section("# Title\n\n## Writing a sink plugin, later\n") is None
+    assert section(readme, HEADING) == f"{HEADING}\n\nguide\n### Sub\n\nmore\n\n"
+    assert section(f"{HEADING}\nonly", HEADING) == f"{HEADING}\nonly"
+    assert section("# Title\n\n## Writing a sink plugin, later\n", HEADING) is None
 
 
 def test_the_example_entry_point_uses_the_project_group_and_the_sink_name(
