@@ -59,6 +59,18 @@ def column_type(prop_schema: Mapping[str, Any]) -> str:
     return _SCALAR_TYPES.get(name, "JSON")
 
 
+def column_definition(name: str, type_: str) -> str:
+    """``"name" TYPE`` for CREATE TABLE and ADD COLUMN; JSON columns are stored with zstd.
+
+    DuckDB's default string compression analyses every segment for dictionary and FSST
+    encodings, which suits short repeated values but not free-form JSON objects: for 100k
+    profiles the ``properties`` column made the load 20% slower and the file 58% larger than
+    zstd does (make bench), with no slower queries on it.
+    """
+    storage = " USING COMPRESSION zstd" if type_ == "JSON" else ""
+    return f"{quote_ident(name)} {type_}{storage}"
+
+
 def widen(old: str, new: str) -> str:
     """The narrowest type that holds values of both ``old`` and ``new`` columns."""
     if old == new:
@@ -104,6 +116,8 @@ class DuckDBSink(Sink):
 
     name: ClassVar[str] = "duckdb"
     description: ClassVar[str] = "DuckDB file: one table per stream, upsert by key (default)"
+    accepts_raw_json: ClassVar[bool] = True
+    """Records are encoded with msgspec, which writes :class:`msgspec.Raw` values verbatim."""
     settings: ClassVar[Sequence[Mapping[str, Any]]] = (
         {
             "name": "path",
@@ -206,7 +220,7 @@ class DuckDBSink(Sink):
     ) -> list[_Column]:
         columns = _allocate([], wanted)
         by_prop = {c.prop: c for c in columns}
-        parts = [f"{quote_ident(c.name)} {c.type}" for c in columns]
+        parts = [column_definition(c.name, c.type) for c in columns]
         if key_properties:
             keys = ", ".join(quote_ident(by_prop[k].name) for k in key_properties)
             parts.append(f"PRIMARY KEY ({keys})")
@@ -244,7 +258,7 @@ class DuckDBSink(Sink):
         new = _allocate(existing, {p: t for p, t in wanted.items() if p not in by_prop})
         for column in new:
             self._con.execute(
-                f"ALTER TABLE {ident} ADD COLUMN {quote_ident(column.name)} {column.type}"
+                f"ALTER TABLE {ident} ADD COLUMN {column_definition(column.name, column.type)}"
             )
             self._comment(ident, column)
         return existing + new
