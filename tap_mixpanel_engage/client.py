@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import requests
 import urllib3
 
 from tap_mixpanel_engage.api_errors import client_error, error_text, retry_after_seconds
 from tap_mixpanel_engage.errors import APIError
 from tap_mixpanel_engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
+from tap_mixpanel_engage.records import shape_page
 from tap_mixpanel_engage.settings import EngageSettings
 
 logger = logging.getLogger("tap-mixpanel-engage")
@@ -36,15 +36,14 @@ _TRANSIENT = (
     http.client.HTTPException,
     ConnectionError,
 )
-_decode = msgspec.json.Decoder().decode
 
 
 @dataclass
 class PageResponse:
-    """One decoded Engage response."""
+    """One Engage response, its results shaped into ``engage`` records by the fetching thread."""
 
     page: int
-    results: list[dict[str, Any]]
+    records: list[dict[str, Any]]
     session_id: str | None
     page_size: int | None
     total: int | None
@@ -100,8 +99,10 @@ class EngageClient:
         limit: AdaptiveLimit,
         budget: RollingWindowBudget | None = None,
         policy: RetryPolicy | None = None,
+        raw_properties: bool = False,
     ) -> None:
         self.settings = settings
+        self.raw_properties = raw_properties
         self.cancelled = cancelled
         self.stats = stats
         self.limit = limit
@@ -168,7 +169,7 @@ class EngageClient:
                 else:
                     status = response.status_code
                     if status == 200:
-                        decoded = _decode_page(content, page)
+                        decoded = self._decode_page(content, page)
                         if decoded is not None:
                             ok = True
                             return decoded
@@ -218,6 +219,12 @@ class EngageClient:
         with response:
             content = response.raw.read(decode_content=True)
         return response, content
+
+    def _decode_page(self, content: bytes, page: int) -> PageResponse | None:
+        body = shape_page(content, raw_properties=self.raw_properties)
+        if body is None:
+            return None
+        return PageResponse(page, body.records, body.session_id, body.page_size, body.total)
 
     def _pace(self, page: int, cancelled: threading.Event) -> None:
         if self.budget is None:
@@ -271,22 +278,6 @@ class EngageClient:
         self.stats.add_wait(time.monotonic() - started, rate_limit=rate_limit)
         if interrupted:
             raise Cancelled
-
-
-def _decode_page(content: bytes, page: int) -> PageResponse | None:
-    try:
-        payload = _decode(content)
-    except msgspec.DecodeError:
-        return None
-    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-        return None
-    return PageResponse(
-        page=page,
-        results=payload["results"],
-        session_id=payload.get("session_id"),
-        page_size=payload.get("page_size"),
-        total=payload.get("total"),
-    )
 
 
 __all__ = ["Cancelled", "EngageClient", "ExportStats", "PageResponse", "RetryPolicy"]

@@ -35,7 +35,7 @@ class Page:
 
     index: int
     pages: int | None
-    results: list[dict[str, Any]]
+    records: list[dict[str, Any]]
     restarted: bool
     """True when a new session began before this page (duplicates may follow)."""
 
@@ -50,7 +50,10 @@ class Export:
         *,
         resume: Position | None = None,
         policy: RetryPolicy | None = None,
+        raw_properties: bool = False,
     ) -> None:
+        """``raw_properties``: leave each record's ``properties`` as the API's JSON text
+        (:func:`tap_mixpanel_engage.records.shape_page`)."""
         self.settings = settings
         self.query = query
         self.resume = resume if resume and resume.fingerprint == query.fingerprint else None
@@ -71,6 +74,7 @@ class Export:
             limit=self.limit,
             budget=budget,
             policy=policy,
+            raw_properties=raw_properties,
         )
         self.position: Position | None = None
         self.pages_total: int | None = None
@@ -233,7 +237,7 @@ class Export:
         new = self.position
         if old is not None and new is not None and next_page > 0 and new.total == old.total:
             aligned = first if next_page == 1 else self._fetch_here(new.session_id, next_page - 1)
-            if self._last_ids == _edge_ids(aligned.results):
+            if self._last_ids == _edge_ids(aligned.records):
                 logger.info("the new session matches the pages already emitted; continuing")
                 self.position = replace(new, page=next_page - 1)
                 return next_page, None
@@ -246,29 +250,29 @@ class Export:
     _last_ids: tuple[str, str, int] | None = None
 
     def _handout(self, response: PageResponse, *, restarted: bool) -> Page:
-        self._last_ids = _edge_ids(response.results)
+        self._last_ids = _edge_ids(response.records)
         if self.position is not None:
             self.position = replace(self.position, page=response.page)
         self.pages_done += 1
         return Page(
             index=response.page,
             pages=self.pages_total,
-            results=response.results,
+            records=response.records,
             restarted=restarted,
         )
 
     def _sequential(self, first: PageResponse) -> Iterator[Page]:
         """The documented stop rule: continue while a page is full."""
-        page_size = first.page_size or len(first.results)
+        page_size = first.page_size or len(first.records)
         response = first
-        while page_size and len(response.results) >= page_size and response.session_id:
+        while page_size and len(response.records) >= page_size and response.session_id:
             response = self.client.fetch(
                 self.query.body(response.page + 1, first.session_id), response.page + 1
             )
             yield self._handout(response, restarted=False)
 
 
-def _edge_ids(results: list[dict[str, Any]]) -> tuple[str, str, int] | None:
-    if not results:
+def _edge_ids(records: list[dict[str, Any]]) -> tuple[str, str, int] | None:
+    if not records:
         return None
-    return (str(results[0].get("$distinct_id")), str(results[-1].get("$distinct_id")), len(results))
+    return (records[0]["distinct_id"], records[-1]["distinct_id"], len(records))

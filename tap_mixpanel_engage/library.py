@@ -18,11 +18,7 @@ from tap_mixpanel_engage.errors import SettingsError
 from tap_mixpanel_engage.export import Export
 from tap_mixpanel_engage.progress import PageProgress
 from tap_mixpanel_engage.query import POSITION_KEY, Position, Query
-from tap_mixpanel_engage.records import (
-    REPLICATION_KEY,
-    STREAM,
-    shape_profile,
-)
+from tap_mixpanel_engage.records import REPLICATION_KEY, STREAM
 from tap_mixpanel_engage.settings import EngageSettings
 from tap_mixpanel_engage.sink_committer import Committer, OnCommit
 
@@ -71,7 +67,13 @@ class _Run:
     profile stamped in the future cannot push the bookmark past profiles not yet seen.
     """
 
-    def __init__(self, settings: EngageSettings, state: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self,
+        settings: EngageSettings,
+        state: Mapping[str, Any] | None,
+        *,
+        raw_properties: bool = False,
+    ) -> None:
         self.settings = settings
         self.signpost = _utc_now()
         self.state = _unwrap_state(state)
@@ -88,7 +90,9 @@ class _Run:
         self.since = _latest(bookmark, settings.start_date)
         self.query = Query.for_settings(settings, self.since)
         self.resume = Position.from_dict(stream_state.get(POSITION_KEY))
-        self.export = Export(settings, self.query, resume=self.resume)
+        self.export = Export(
+            settings, self.query, resume=self.resume, raw_properties=raw_properties
+        )
         self.progress = self.export.progress
         markers = stream_state.get("progress_markers")
         self.max_seen: str | None = None
@@ -101,7 +105,7 @@ class _Run:
         pages = self.export.pages()
         try:
             for page in pages:
-                records = [shape_profile(r) for r in page.results]
+                records = page.records
                 newest = max(
                     (s for r in records if (s := r[REPLICATION_KEY]) is not None), default=None
                 )
@@ -213,8 +217,12 @@ def sync(
         raise SettingsError(f"`batch_size_rows` must be a whole number, got {batch_size_rows!r}")
     if batch_size_rows < 1:
         raise SettingsError(f"`batch_size_rows` must be positive, got {batch_size_rows}")
-    run = _Run(EngageSettings.from_config(config), state)
-    committer = Committer(get_sink_class(sink)(dict(sink_config or {})), on_commit)
+    sink_class = get_sink_class(sink)
+    # A sink that writes JSON text through gets ``properties`` undecoded (records.shape_page).
+    run = _Run(
+        EngageSettings.from_config(config), state, raw_properties=sink_class.accepts_raw_json
+    )
+    committer = Committer(sink_class(dict(sink_config or {})), on_commit)
     pages = run.pages(on_page)
     gc_was_enabled = gc.isenabled()
     # Pages and records hold no reference cycles, yet every collection rescans the batches

@@ -32,6 +32,14 @@ class Sink(abc.ABC):
     description: ClassVar[str] = ""
     """One line shown by ``target-mixpanel-duckdb --list-sinks``."""
 
+    accepts_raw_json: ClassVar[bool] = False
+    """True if a record value may be a :class:`msgspec.Raw`: JSON text exactly as the API sent it.
+
+    :func:`tap_mixpanel_engage.sync` then leaves each profile's ``properties`` undecoded, and
+    the sink must write it as the JSON value the text holds (a ``msgspec.json`` encoder does so
+    by itself). Records from ``target-mixpanel-duckdb`` always hold plain Python values.
+    """
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         """Keep and validate the sink's settings (the target's whole config is passed)."""
         self.config = config

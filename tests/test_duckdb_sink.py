@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import msgspec
 import pytest
 
 from tap_mixpanel_engage.duckdb_sink import DuckDBSink, column_type, widen
@@ -159,6 +160,57 @@ def test_json_column_round_trips_values_exactly(sink: DuckDBSink, db_path: Path)
     ((text,),) = query(db_path, "SELECT properties FROM mixpanel.t")
     assert json.loads(text) == nested
     assert text == json.dumps(nested, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_json_text_is_stored_like_the_value_it_holds(sink: DuckDBSink, db_path: Path) -> None:
+    """``sync()`` hands this sink ``properties`` as the API's JSON text (msgspec.Raw), spaces
+    and escapes as sent; it must land exactly as the decoded value does."""
+    value = {
+        "name": "Mar\u00eda \u2615",
+        "n": 1.5,
+        "big": 12345678901234567890,
+        "f": 1e-07,
+        "nested": {"a": [1, 2.5, None, True]},
+        "s": 'a"b\\c\n\u0001',
+        "e": "\U0001f600",
+    }
+    text = json.dumps(value)  # ", " and ": " separators, \u escapes: the API's style
+    assert DuckDBSink.accepts_raw_json
+    load(
+        sink,
+        ENGAGE_SCHEMA,
+        ["distinct_id"],
+        [{"distinct_id": "raw", "properties": msgspec.Raw(text.encode())}],
+        [{"distinct_id": "decoded", "properties": value}],
+    )
+    (raw, decoded) = query(db_path, "SELECT properties FROM mixpanel.t ORDER BY distinct_id DESC")
+    assert raw == decoded
+    assert json.loads(raw[0]) == value
+
+
+def test_json_columns_are_stored_with_zstd(db_path: Path) -> None:
+    """Free-form JSON loads faster and takes less room with zstd than with the dictionary and
+    FSST encodings DuckDB tries by default; columns added later get it too."""
+    wider = {"properties": {**ENGAGE_SCHEMA["properties"], "extra": {"type": "array"}}}
+    rows = [
+        {"distinct_id": f"id{i}", "properties": {"i": i, "plan": "pro"}, "extra": [i]}
+        for i in range(5000)
+    ]
+    sink = DuckDBSink({"path": str(db_path)})
+    try:
+        load(sink, ENGAGE_SCHEMA, ["distinct_id"], [])
+        load(sink, wider, ["distinct_id"], rows)
+    finally:
+        sink.close()
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("CHECKPOINT")
+        used = con.execute(
+            "SELECT DISTINCT column_name, compression FROM pragma_storage_info('mixpanel.t') "
+            "WHERE column_name IN ('properties', 'extra', 'email') AND segment_type <> 'VALIDITY'"
+        ).fetchall()
+    by_column = {name: {c for n, c in used if n == name} for name, _ in used}
+    assert by_column["properties"] == by_column["extra"] == {"ZSTD"}
+    assert "ZSTD" not in by_column["email"]  # other columns keep DuckDB's own choice
 
 
 def test_case_twins_and_odd_names_get_their_own_columns(sink: DuckDBSink, db_path: Path) -> None:

@@ -93,7 +93,7 @@ def test_a_new_session_that_expires_during_the_alignment_check_is_replaced_again
     export = _export()
     with requests_mock.Mocker() as m:
         m.post(URL, json=api)
-        ids = [r["$distinct_id"] for page in export.pages() for r in page.results]
+        ids = [r["distinct_id"] for page in export.pages() for r in page.records]
     assert ids == [f"u{i}" for i in range(TOTAL)]
     assert export.stats.session_restarts == 2
     assert api.calls == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)]
@@ -120,7 +120,7 @@ def test_without_a_total_pages_are_fetched_one_by_one_until_a_short_page() -> No
     export = _export()
     with requests_mock.Mocker() as m:
         m.post(URL, json=answer)
-        ids = [r["$distinct_id"] for page in export.pages() for r in page.results]
+        ids = [r["distinct_id"] for page in export.pages() for r in page.records]
     assert ids == ["u0", "u1", "u2", "u3", "u4"]
     assert calls == [0, 1, 2]
 
@@ -132,7 +132,7 @@ def test_a_saved_position_resumes_the_session_at_the_next_page() -> None:
     resumed = _export(resume=saved)
     with requests_mock.Mocker() as m:
         m.post(URL, json=api)
-        ids = [r["$distinct_id"] for page in resumed.pages() for r in page.results]
+        ids = [r["distinct_id"] for page in resumed.pages() for r in page.records]
     assert ids == ["u2", "u3", "u4", "u5"]
     assert api.calls == [(1, 1), (1, 2)]
 
@@ -144,7 +144,7 @@ def test_a_saved_position_with_an_expired_session_starts_over_cleanly() -> None:
     resumed = _export(resume=saved)
     with requests_mock.Mocker() as m:
         m.post(URL, json=api)
-        ids = [r["$distinct_id"] for page in resumed.pages() for r in page.results]
+        ids = [r["distinct_id"] for page in resumed.pages() for r in page.records]
     assert ids == [f"u{i}" for i in range(TOTAL)]
     assert api.calls[0] == (1, 1)  # the probe found the session expired
     assert api.calls[1:] == [(2, 0), (2, 1), (2, 2)]
@@ -157,7 +157,7 @@ def test_a_saved_position_of_another_query_is_ignored() -> None:
     other = _export(resume=saved, where='properties["plan"] == "pro"')
     with requests_mock.Mocker() as m:
         m.post(URL, json=api)
-        ids = [r["$distinct_id"] for page in other.pages() for r in page.results]
+        ids = [r["distinct_id"] for page in other.pages() for r in page.records]
     assert ids == [f"u{i}" for i in range(TOTAL)]
     assert api.calls[0] == (2, 0)
 
