@@ -63,9 +63,9 @@ def column_definition(name: str, type_: str) -> str:
     """``"name" TYPE`` for CREATE TABLE and ADD COLUMN; JSON columns are stored with zstd.
 
     DuckDB's default string compression analyses every segment for dictionary and FSST
-    encodings, which suits short repeated values but not free-form JSON objects: for 100k
-    profiles the ``properties`` column made the load 20% slower and the file 58% larger than
-    zstd does (make bench), with no slower queries on it.
+    encodings, which suits short repeated values but not free-form JSON objects. Loading 100k
+    fake profiles in 10k batches (2026-11-29): 2.11 s and 48.5 MB by default, 1.75 s and
+    30.7 MB with zstd on ``properties``; a full scan of the column took the same time.
     """
     storage = " USING COMPRESSION zstd" if type_ == "JSON" else ""
     return f"{quote_ident(name)} {type_}{storage}"
