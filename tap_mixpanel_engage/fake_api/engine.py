@@ -60,6 +60,8 @@ class ProfileStore:
         self._last_seen: list[str] | None = None
         self._ids: dict[str, int] | None = None
         self._touch_rounds = 0
+        self._rendered: dict[int, str] = {}
+        """Each profile's JSON once built: a benchmark then measures the client, not this."""
         prepare(self.seed)
 
     def last_seen_column(self) -> list[str]:
@@ -79,7 +81,13 @@ class ProfileStore:
         return self.last_seen_column() if name == "$last_seen" else None
 
     def render(self, index: int, only: frozenset[str] | None) -> str:
-        return profile_json(index, self.seed, self._overrides.get(index), only)
+        if only is not None:
+            return profile_json(index, self.seed, self._overrides.get(index), only)
+        text = self._rendered.get(index)
+        if text is None:
+            text = profile_json(index, self.seed, self._overrides.get(index))
+            self._rendered[index] = text
+        return text
 
     def index_of(self, distinct_id: str) -> int | None:
         with self._lock:
@@ -96,6 +104,7 @@ class ProfileStore:
             stamp = iso_after_generated(60 * self._touch_rounds)
             for i in chosen:
                 self._overrides[i] = stamp
+                self._rendered.pop(i, None)
                 if self._last_seen is not None:
                     self._last_seen[i] = stamp
         return [distinct_id_of(i, self.seed) for i in chosen]
