@@ -11,6 +11,7 @@ import logging
 import math
 import threading
 from collections.abc import Generator, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -79,6 +80,30 @@ class Export:
         self.position: Position | None = None
         self.pages_total: int | None = None
         self.pages_done = 0
+        self._first_page: Future[PageResponse] | None = None
+
+    def prefetch_first_page(self) -> None:
+        """Ask for page 0 now, on a thread of its own; :meth:`pages` starts from its answer.
+
+        Used by the tap's entry point to overlap page 0 with loading the Singer SDK.
+        """
+        if self.resume is not None or self._first_page is not None:
+            raise RuntimeError("page 0 can be prefetched once, and not when resuming")
+        future: Future[PageResponse] = Future()
+
+        def fetch() -> None:
+            try:
+                future.set_result(self._fetch_here(None, 0))
+            except BaseException as exc:  # handed to the consumer, raised on its thread
+                future.set_exception(exc)
+
+        self._first_page = future
+        threading.Thread(target=fetch, name="engage-page-0", daemon=True).start()
+
+    def discard(self) -> None:
+        """Give up an export that was never iterated: cancel its requests, close its client."""
+        self.cancelled.set()
+        self.client.close()
 
     def pages(self) -> Generator[Page, None, None]:
         """Yield every page in order; closing the iterator cancels outstanding work."""
@@ -173,7 +198,8 @@ class Export:
             return None
 
     def _open_session(self) -> PageResponse:
-        first = self._fetch_here(None, 0)
+        prefetched, self._first_page = self._first_page, None
+        first = prefetched.result() if prefetched is not None else self._fetch_here(None, 0)
         if first.total is not None and first.session_id and first.page_size:
             pages = max(1, math.ceil(first.total / first.page_size))
             self.position = Position(

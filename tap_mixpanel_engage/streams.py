@@ -12,6 +12,7 @@ from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 
+from tap_mixpanel_engage import head_start
 from tap_mixpanel_engage.export import Export
 from tap_mixpanel_engage.query import POSITION_KEY, Position, Query
 from tap_mixpanel_engage.records import (
@@ -60,7 +61,7 @@ class EngageStream(RESTStream[Any]):
         query = Query.for_settings(settings, since)
         state = self.stream_state
         resume = Position.from_dict(state.get(POSITION_KEY))
-        export = Export(settings, query, resume=resume)
+        export = head_start.claim(settings, query, resume) or Export(settings, query, resume=resume)
         progress = export.progress
         self.logger.info(
             "exporting profiles%s with up to %d queries at once",
