@@ -59,7 +59,8 @@ def main() -> None:
         ],
     )
     section("pipelines", bench_pipe.pipelines(20_000 if quick else 100_000))
-    lib = bench_sync_vs_pipe(20_000 if quick else 100_000)
+    rounds = 5
+    lib = bench_sync_vs_pipe(20_000 if quick else 100_000, rounds)
     section(
         "python api",
         [
@@ -67,7 +68,7 @@ def main() -> None:
                 "sync() into DuckDB vs tap | target-mixpanel-duckdb, zero latency",
                 f"{lib['sync_records_per_second']:,.0f}/s vs "
                 f"{lib['pipe_records_per_second']:,.0f}/s = {lib['ratio']:.2f}x "
-                f"(CPU {lib['cpu_ratio']:.2f}x less; best of 3 rounds)",
+                f"(CPU {lib['cpu_ratio']:.2f}x less; best of {rounds} rounds)",
                 ">= 2x",
                 lib["ratio"] >= 2,
             )
