@@ -1,10 +1,8 @@
 """The default sink: one DuckDB table per stream, bulk-loaded from NDJSON, upserted by key.
 
-Column names are the property names exactly as sent. DuckDB compares identifiers without
-regard to ASCII case even when quoted, so two properties that differ only by case (``Plan`` and
-``plan``) cannot both be columns under their own names: the first one seen keeps its name, a
-later twin gets ``<name>__2`` (``__3``...), and every column this sink creates carries a comment
-``singer property: <exact name>`` so the mapping survives restarts and can be queried::
+Column names are the property names exactly as sent, except case twins (``duckdb_columns``);
+every column this sink creates carries a comment ``singer property: <exact name>`` so the
+mapping survives restarts and can be queried::
 
     SELECT column_name, comment FROM duckdb_columns() WHERE table_name = 'engage'
 """
@@ -21,90 +19,28 @@ from typing import Any, ClassVar
 import duckdb
 import msgspec
 
+from tap_mixpanel_engage.duckdb_columns import (
+    COMMENT_PREFIX,
+    DUCKDB_TYPE_NAMES,
+    KNOWN_TYPES,
+    Column,
+    allocate,
+    column_definition,
+    column_type,
+    convert_expression,
+    fold,
+    quote_ident,
+    quote_literal,
+    widen,
+)
 from tap_mixpanel_engage.hookspecs import RegisterSink, hookimpl
-from tap_mixpanel_engage.record_check import json_type_names
 from tap_mixpanel_engage.sink import Record, Sink, SinkConfigError
-
-COMMENT_PREFIX = "singer property: "
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_SCALAR_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
-_DUCKDB_TYPE_NAMES = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier for ``name``, quotes doubled."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """A DuckDB string literal for ``text``."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def fold(name: str) -> str:
-    """How DuckDB compares identifiers: ASCII letters only are case-folded."""
-    return name.translate(_ASCII_LOWER)
-
-
-def column_type(prop_schema: Mapping[str, Any]) -> str:
-    """The DuckDB type for one JSON schema property; ``["null", X]`` is a nullable X."""
-    names = set(json_type_names(prop_schema)) - {"null"}
-    if names == {"integer", "number"}:
-        return "DOUBLE"
-    if len(names) != 1:
-        return "JSON"
-    (name,) = names
-    if name == "string" and prop_schema.get("format") == "date-time":
-        return "TIMESTAMPTZ"
-    return _SCALAR_TYPES.get(name, "JSON")
-
-
-def column_definition(name: str, type_: str) -> str:
-    """``"name" TYPE`` for CREATE TABLE and ADD COLUMN; JSON columns are stored with zstd.
-
-    DuckDB's default string compression analyses every segment for dictionary and FSST
-    encodings, which suits short repeated values but not free-form JSON objects. Loading 100k
-    fake profiles in 10k batches (2026-11-29): 2.11 s and 48.5 MB by default, 1.75 s and
-    30.7 MB with zstd on ``properties``; a full scan of the column took the same time.
-    """
-    storage = " USING COMPRESSION zstd" if type_ == "JSON" else ""
-    return f"{quote_ident(name)} {type_}{storage}"
-
-
-def widen(old: str, new: str) -> str:
-    """The narrowest type that holds values of both ``old`` and ``new`` columns."""
-    if old == new:
-        return old
-    pair = {old, new}
-    if pair == {"BIGINT", "DOUBLE"}:
-        return "DOUBLE"
-    if "JSON" in pair:
-        return "JSON"
-    if "VARCHAR" in pair:
-        return "VARCHAR"
-    return "JSON"
-
-
-def _convert_expression(column: str, old: str, new: str) -> str:
-    """How existing values are rewritten when a column widens from ``old`` to ``new``."""
-    if new == "JSON":
-        return f"to_json({column})"
-    if old == "TIMESTAMPTZ" and new == "VARCHAR":
-        return f"strftime({column} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ')"
-    return f"CAST({column} AS {new})"
-
-
-@dataclass
-class _Column:
-    prop: str
-    name: str
-    type: str
 
 
 @dataclass
 class _Table:
     ident: str
-    columns: list[_Column]
+    columns: list[Column]
     key_properties: tuple[str, ...]
     exact_keys: bool
     """True when JSON keys can be the property names (no case twins among them)."""
@@ -198,7 +134,7 @@ class DuckDBSink(Sink):
             insert_sql=_insert_sql(ident, loaded, tuple(key_properties), exact),
         )
 
-    def _existing_columns(self, stream: str) -> list[_Column] | None:
+    def _existing_columns(self, stream: str) -> list[Column] | None:
         rows = self._con.execute(
             "SELECT column_name, data_type, comment FROM duckdb_columns() "
             "WHERE database_name = current_database() AND schema_name = ? AND table_name = ? "
@@ -212,13 +148,13 @@ class DuckDBSink(Sink):
             prop = name
             if isinstance(comment, str) and comment.startswith(COMMENT_PREFIX):
                 prop = comment[len(COMMENT_PREFIX) :]
-            columns.append(_Column(prop, name, _DUCKDB_TYPE_NAMES.get(data_type, data_type)))
+            columns.append(Column(prop, name, DUCKDB_TYPE_NAMES.get(data_type, data_type)))
         return columns
 
     def _create_table(
         self, ident: str, wanted: Mapping[str, str], key_properties: Sequence[str]
-    ) -> list[_Column]:
-        columns = _allocate([], wanted)
+    ) -> list[Column]:
+        columns = allocate([], wanted)
         by_prop = {c.prop: c for c in columns}
         parts = [column_definition(c.name, c.type) for c in columns]
         if key_properties:
@@ -232,14 +168,14 @@ class DuckDBSink(Sink):
     def _evolve_table(
         self,
         ident: str,
-        existing: list[_Column],
+        existing: list[Column],
         wanted: Mapping[str, str],
         key_properties: Sequence[str],
-    ) -> list[_Column]:
+    ) -> list[Column]:
         by_prop = {c.prop: c for c in existing}
         for column in existing:
             new_type = wanted.get(column.prop)
-            if new_type is None or column.type not in _KNOWN_TYPES:
+            if new_type is None or column.type not in KNOWN_TYPES:
                 continue
             widened = widen(column.type, new_type)
             if widened == column.type:
@@ -250,12 +186,12 @@ class DuckDBSink(Sink):
                     f"from {column.type} to {widened}"
                 )
             col = quote_ident(column.name)
-            using = _convert_expression(col, column.type, widened)
+            using = convert_expression(col, column.type, widened)
             self._con.execute(
                 f"ALTER TABLE {ident} ALTER {col} SET DATA TYPE {widened} USING {using}"
             )
             column.type = widened
-        new = _allocate(existing, {p: t for p, t in wanted.items() if p not in by_prop})
+        new = allocate(existing, {p: t for p, t in wanted.items() if p not in by_prop})
         for column in new:
             self._con.execute(
                 f"ALTER TABLE {ident} ADD COLUMN {column_definition(column.name, column.type)}"
@@ -263,7 +199,7 @@ class DuckDBSink(Sink):
             self._comment(ident, column)
         return existing + new
 
-    def _comment(self, ident: str, column: _Column) -> None:
+    def _comment(self, ident: str, column: Column) -> None:
         self._con.execute(
             f"COMMENT ON COLUMN {ident}.{quote_ident(column.name)} "
             f"IS {quote_literal(COMMENT_PREFIX + column.prop)}"
@@ -310,26 +246,10 @@ class DuckDBSink(Sink):
 
 _MAX_RECORD_BYTES = 1 << 26
 """read_json's default limit (16 MB per record) is too small for some profiles."""
-_KNOWN_TYPES = frozenset({"VARCHAR", "BIGINT", "DOUBLE", "BOOLEAN", "TIMESTAMPTZ", "JSON"})
-
-
-def _allocate(existing: Sequence[_Column], wanted: Mapping[str, str]) -> list[_Column]:
-    """Name new columns: the property name, or ``name__N`` if a case twin already has it."""
-    taken = {fold(c.name) for c in existing}
-    columns = []
-    for prop, type_ in wanted.items():
-        name = prop or "_empty"
-        suffix = 2
-        while fold(name) in taken:
-            name = f"{prop}__{suffix}"
-            suffix += 1
-        taken.add(fold(name))
-        columns.append(_Column(prop, name, type_))
-    return columns
 
 
 def _insert_sql(
-    ident: str, columns: Sequence[_Column], key_properties: tuple[str, ...], exact: bool
+    ident: str, columns: Sequence[Column], key_properties: tuple[str, ...], exact: bool
 ) -> str:
     json_keys = [c.prop if exact else f"c{i}" for i, c in enumerate(columns)]
     struct = ", ".join(

@@ -12,7 +12,8 @@ import duckdb
 import msgspec
 import pytest
 
-from tap_mixpanel_engage.duckdb_sink import DuckDBSink, column_type, widen
+from tap_mixpanel_engage.duckdb_columns import column_type, widen
+from tap_mixpanel_engage.duckdb_sink import DuckDBSink
 from tap_mixpanel_engage.sink import SinkConfigError
 
 UTC = datetime.UTC
