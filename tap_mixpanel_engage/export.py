@@ -1,8 +1,9 @@
 """One profile export: page 0, then the other pages through the ordered window, with recovery.
 
 This is the engine shared by the Singer stream and the Python API. It yields pages in order on
-the calling thread; worker threads only send and parse. It owns the session lifecycle: resuming
-from a saved position, and opening a new session when the API lets one expire.
+the calling thread; worker threads only send, parse and shape records. It owns the session
+lifecycle: resuming from a saved position, and opening a new session when the API lets one
+expire.
 """
 
 from __future__ import annotations
