@@ -12,8 +12,9 @@ text through untouched, so ``sync()`` never builds the profile data as Python ob
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -60,28 +61,30 @@ def engage_schema() -> dict[str, Any]:
     return {"type": "object", "properties": properties}
 
 
+_RESERVED_COLUMNS = {**STRING_COLUMNS, **DATETIME_COLUMNS}
+"""Typed column -> reserved ``$properties`` entry, in record order (strings, then date-times)."""
+_SOURCES = tuple(_RESERVED_COLUMNS.values())
+_STRING_NAMES = tuple(STRING_COLUMNS)
+_CREATED, _LAST_SEEN = len(STRING_COLUMNS), len(STRING_COLUMNS) + 1
+
+
+def _record(distinct_id: str, properties: Any, reserved: Sequence[Any]) -> dict[str, Any]:
+    """An ``engage`` record; ``reserved`` holds the ``_RESERVED_COLUMNS`` values, in order."""
+    record: dict[str, Any] = {"distinct_id": distinct_id, "properties": properties}
+    for column, value in zip(_STRING_NAMES, reserved, strict=False):
+        record[column] = value if isinstance(value, str) else None
+    record["created"] = to_rfc3339_utc(reserved[_CREATED])
+    record["last_seen"] = to_rfc3339_utc(reserved[_LAST_SEEN])
+    return record
+
+
 def shape_profile(result: dict[str, Any]) -> dict[str, Any]:
     """Turn one Engage result (``$distinct_id`` + ``$properties``) into an ``engage`` record."""
     props = result.get("$properties")
     if not isinstance(props, dict):
         props = {}
-    record: dict[str, Any] = {
-        "distinct_id": str(result.get("$distinct_id", "")),
-        "properties": props,
-    }
-    for column, source in STRING_COLUMNS.items():
-        value = props.get(source)
-        record[column] = value if isinstance(value, str) else None
-    for column, source in DATETIME_COLUMNS.items():
-        record[column] = to_rfc3339_utc(props.get(source))
-    return record
-
-
-class _DictResults(msgspec.Struct):
-    results: list[dict[str, Any]]
-    session_id: Any = None
-    page_size: Any = None
-    total: Any = None
+    reserved = [props.get(source) for source in _SOURCES]
+    return _record(str(result.get("$distinct_id", "")), props, reserved)
 
 
 EMPTY_OBJECT = msgspec.Raw(b"{}")
@@ -92,8 +95,11 @@ class _RawResult(msgspec.Struct):
     properties: msgspec.Raw = msgspec.field(name="$properties", default=EMPTY_OBJECT)
 
 
-class _RawResults(msgspec.Struct):
-    results: list[_RawResult]
+_Result = TypeVar("_Result")
+
+
+class _Page(msgspec.Struct, Generic[_Result]):
+    results: list[_Result]
     session_id: Any = None
     page_size: Any = None
     total: Any = None
@@ -103,15 +109,13 @@ _Reserved = msgspec.defstruct(
     "_Reserved",
     [
         (column, Any, msgspec.field(name=source, default=None))
-        for column, source in {**STRING_COLUMNS, **DATETIME_COLUMNS}.items()
+        for column, source in _RESERVED_COLUMNS.items()
     ],
 )
 """The reserved ``$properties`` entries only: decoding skips every other entry unbuilt."""
 _NO_RESERVED = msgspec.structs.astuple(_Reserved())
-_STRING_NAMES = tuple(STRING_COLUMNS)
-_CREATED, _LAST_SEEN = len(STRING_COLUMNS), len(STRING_COLUMNS) + 1
-_decode_dicts = msgspec.json.Decoder(_DictResults).decode
-_decode_raw = msgspec.json.Decoder(_RawResults).decode
+_decode_dicts = msgspec.json.Decoder(_Page[dict[str, Any]]).decode
+_decode_raw = msgspec.json.Decoder(_Page[_RawResult]).decode
 _decode_reserved = msgspec.json.Decoder(_Reserved).decode
 
 
@@ -122,12 +126,7 @@ def shape_raw_profile(result: _RawResult) -> dict[str, Any]:
         reserved = msgspec.structs.astuple(_decode_reserved(properties))
     except msgspec.ValidationError:  # ``$properties`` is null, a list, a string...
         properties, reserved = EMPTY_OBJECT, _NO_RESERVED
-    record: dict[str, Any] = {"distinct_id": str(result.distinct_id), "properties": properties}
-    for column, value in zip(_STRING_NAMES, reserved, strict=False):
-        record[column] = value if isinstance(value, str) else None
-    record["created"] = to_rfc3339_utc(reserved[_CREATED])
-    record["last_seen"] = to_rfc3339_utc(reserved[_LAST_SEEN])
-    return record
+    return _record(str(result.distinct_id), properties, reserved)
 
 
 @dataclass(frozen=True)
