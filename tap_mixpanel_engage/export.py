@@ -101,8 +101,8 @@ class Export:
         self._first_page = future
         threading.Thread(target=fetch, name="engage-page-0", daemon=True).start()
 
-    def discard(self) -> None:
-        """Give up an export that was never iterated: cancel its requests, close its client."""
+    def close(self) -> None:
+        """Cancel outstanding requests and close the HTTP sessions (an unused export, too)."""
         self.cancelled.set()
         self.client.close()
 
@@ -111,8 +111,7 @@ class Export:
         try:
             yield from self._pages()
         finally:
-            self.cancelled.set()
-            self.client.close()
+            self.close()
 
     def _heartbeat(self) -> None:
         self.progress.heartbeat(self.pages_total)

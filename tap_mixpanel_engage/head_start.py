@@ -154,7 +154,7 @@ def claim(settings: EngageSettings, query: Query, resume: Position | None) -> Ex
     if resume is None and export.settings == settings and export.query == query:
         logger.info("page 0 was sent while the tap started (head start)")
         return export
-    export.discard()
+    export.close()
     logger.info("page 0 was asked for early with another query; that answer is discarded")
     return None
 
