@@ -1,17 +1,18 @@
 """Helpers for sinks that write files: the output directory, stream file names, durable renames.
 
-The jsonl and parquet plugins use them; a plugin of your own that writes files can too.
+The jsonl and parquet plugins use them (and :class:`DirectorySink`, which holds their shared
+``path`` setting); a plugin of your own that writes files can too.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from tap_mixpanel_engage.sink import SinkConfigError
+from tap_mixpanel_engage.sink import Sink, SinkConfigError
 
 
 def output_directory(config: Mapping[str, Any], sink: str) -> Path:
@@ -48,3 +49,26 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class DirectorySink(Sink):
+    """A sink that writes one file per stream into the directory named by the ``path`` setting."""
+
+    settings: ClassVar[Sequence[Mapping[str, Any]]] = (
+        {
+            "name": "path",
+            "type": "string",
+            "default": None,
+            "description": "Output directory (created if missing), one file per stream.",
+        },
+    )
+    """The sink's own settings, described the way the duckdb sink describes its own."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Check that ``path`` names a directory we can create files in (created if missing).
+
+        Raises:
+            SinkConfigError: ``path`` is missing, empty, or not a writable directory.
+        """
+        super().__init__(config)
+        self.directory = output_directory(config, self.name)

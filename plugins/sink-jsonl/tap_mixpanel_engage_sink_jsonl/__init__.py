@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from tap_mixpanel_engage.hookspecs import RegisterSink, hookimpl
-from tap_mixpanel_engage.sink import Record, Sink
-from tap_mixpanel_engage.sink_files import check_stream_name, fsync_directory, output_directory
+from tap_mixpanel_engage.sink import Record
+from tap_mixpanel_engage.sink_files import DirectorySink, check_stream_name, fsync_directory
 
 __all__ = ["JsonlSink", "register_sinks"]
 
@@ -53,29 +53,15 @@ class _Stream:
         return bool(self.staged or self.staged_unkeyed)
 
 
-class JsonlSink(Sink):
+class JsonlSink(DirectorySink):
     """One JSON Lines file per stream with the latest row per key; see the module docstring."""
 
     name: ClassVar[str] = "jsonl"
     description: ClassVar[str] = "JSON Lines files, one per stream, latest row per key (path=dir)"
-    settings: ClassVar[Sequence[Mapping[str, Any]]] = (
-        {
-            "name": "path",
-            "type": "string",
-            "default": None,
-            "description": "Output directory (created if missing), one file per stream.",
-        },
-    )
-    """The sink's own settings, described the way the duckdb sink describes its own."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        """Check that ``path`` names a directory we can create files in (created if missing).
-
-        Raises:
-            SinkConfigError: ``path`` is missing, empty, or not a writable directory.
-        """
+        """Check the ``path`` setting (:class:`DirectorySink`)."""
         super().__init__(config)
-        self.directory = output_directory(config, self.name)
         self._streams: dict[str, _Stream] = {}
 
     def open_stream(

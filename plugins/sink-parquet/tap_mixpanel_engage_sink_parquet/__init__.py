@@ -23,8 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tap_mixpanel_engage.hookspecs import RegisterSink, hookimpl
-from tap_mixpanel_engage.sink import Record, Sink
-from tap_mixpanel_engage.sink_files import check_stream_name, fsync_directory, output_directory
+from tap_mixpanel_engage.sink import Record
+from tap_mixpanel_engage.sink_files import DirectorySink, check_stream_name, fsync_directory
 from tap_mixpanel_engage_sink_parquet.columns import arrow_type, recast, storage, to_arrow, unify
 
 __all__ = ["ParquetSink", "register_sinks"]
@@ -53,29 +53,15 @@ class _Stream:
     """Key (JSON text of the key values, or a counter for unkeyed streams) -> latest record."""
 
 
-class ParquetSink(Sink):
+class ParquetSink(DirectorySink):
     """One typed Parquet file per stream with the latest row per key; see the module docstring."""
 
     name: ClassVar[str] = "parquet"
     description: ClassVar[str] = "Parquet files, one per stream, latest row per key (path=dir)"
-    settings: ClassVar[Sequence[Mapping[str, Any]]] = (
-        {
-            "name": "path",
-            "type": "string",
-            "default": None,
-            "description": "Output directory (created if missing), one file per stream.",
-        },
-    )
-    """The sink's own settings, described the way the duckdb sink describes its own."""
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        """Check that ``path`` names a directory we can create files in (created if missing).
-
-        Raises:
-            SinkConfigError: ``path`` is missing, empty, or not a writable directory.
-        """
+        """Check the ``path`` setting (:class:`DirectorySink`)."""
         super().__init__(config)
-        self.directory = output_directory(config, self.name)
         self._streams: dict[str, _Stream] = {}
 
     def open_stream(
