@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -86,14 +87,19 @@ def _position_after_page_0(api: ScriptedAPI) -> Position:
     return first.position
 
 
+def _exported_ids(export: Export, answer: Callable[..., dict[str, Any]]) -> list[str]:
+    """The id of every record ``export`` hands out, with ``answer`` serving the API."""
+    with requests_mock.Mocker() as m:
+        m.post(URL, json=answer)
+        return [r["distinct_id"] for page in export.pages() for r in page.records]
+
+
 def test_a_new_session_that_expires_during_the_alignment_check_is_replaced_again() -> None:
     # Session 1 expires at page 2; session 2 expires at once (the alignment probe of page 1);
     # session 3 lines up with what was emitted, so the export continues at page 2.
     api = ScriptedAPI({1: {2}, 2: {1}})
     export = _export()
-    with requests_mock.Mocker() as m:
-        m.post(URL, json=api)
-        ids = [r["distinct_id"] for page in export.pages() for r in page.records]
+    ids = _exported_ids(export, api)
     assert ids == [f"u{i}" for i in range(TOTAL)]
     assert export.stats.session_restarts == 2
     assert api.calls == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2)]
@@ -118,9 +124,7 @@ def test_without_a_total_pages_are_fetched_one_by_one_until_a_short_page() -> No
         return {"page": page, "page_size": PAGE_SIZE, "session_id": "s", "results": pages[page]}
 
     export = _export()
-    with requests_mock.Mocker() as m:
-        m.post(URL, json=answer)
-        ids = [r["distinct_id"] for page in export.pages() for r in page.records]
+    ids = _exported_ids(export, answer)
     assert ids == ["u0", "u1", "u2", "u3", "u4"]
     assert calls == [0, 1, 2]
 
@@ -130,9 +134,7 @@ def test_a_saved_position_resumes_the_session_at_the_next_page() -> None:
     saved = _position_after_page_0(api)
     api.calls.clear()
     resumed = _export(resume=saved)
-    with requests_mock.Mocker() as m:
-        m.post(URL, json=api)
-        ids = [r["distinct_id"] for page in resumed.pages() for r in page.records]
+    ids = _exported_ids(resumed, api)
     assert ids == ["u2", "u3", "u4", "u5"]
     assert api.calls == [(1, 1), (1, 2)]
 
@@ -142,9 +144,7 @@ def test_a_saved_position_with_an_expired_session_starts_over_cleanly() -> None:
     saved = _position_after_page_0(api)
     api.calls.clear()
     resumed = _export(resume=saved)
-    with requests_mock.Mocker() as m:
-        m.post(URL, json=api)
-        ids = [r["distinct_id"] for page in resumed.pages() for r in page.records]
+    ids = _exported_ids(resumed, api)
     assert ids == [f"u{i}" for i in range(TOTAL)]
     assert api.calls[0] == (1, 1)  # the probe found the session expired
     assert api.calls[1:] == [(2, 0), (2, 1), (2, 2)]
@@ -155,9 +155,7 @@ def test_a_saved_position_of_another_query_is_ignored() -> None:
     saved = _position_after_page_0(api)
     api.calls.clear()
     other = _export(resume=saved, where='properties["plan"] == "pro"')
-    with requests_mock.Mocker() as m:
-        m.post(URL, json=api)
-        ids = [r["distinct_id"] for page in other.pages() for r in page.records]
+    ids = _exported_ids(other, api)
     assert ids == [f"u{i}" for i in range(TOTAL)]
     assert api.calls[0] == (2, 0)
 
