@@ -27,6 +27,16 @@ class Interrupt(Exception):
     """Raised from a callback to stop a sync the way a crash or Ctrl-C would."""
 
 
+def interrupt_at(page: int) -> Callable[[PageProgress], None]:
+    """An ``on_page`` callback that raises :class:`Interrupt` when ``page`` arrives."""
+
+    def on_page(progress: PageProgress) -> None:
+        if progress.page == page:
+            raise Interrupt
+
+    return on_page
+
+
 def table_rows(path: Path) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Every column but ``_sdc_*`` metadata, and every row ordered by key."""
     with duckdb.connect(str(path), read_only=True) as con:
@@ -179,13 +189,9 @@ def test_an_interrupted_sync_resumes_from_its_last_commit_without_refetching(
     db = tmp_path / "profiles.duckdb"
     commits: list[Mapping[str, Any]] = []
 
-    def stop_at_page_six(progress: PageProgress) -> None:
-        if progress.page == 6:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
         sync_into(
-            db, config, on_page=stop_at_page_six, on_commit=commits.append, batch_size_rows=500
+            db, config, on_page=interrupt_at(6), on_commit=commits.append, batch_size_rows=500
         )
 
     assert len(commits) == 6  # pages 0..5, one commit each
@@ -214,15 +220,11 @@ def test_an_interrupted_syncs_state_resumes_through_the_tap(
     config = tap_config(api)
     commits: list[Mapping[str, Any]] = []
 
-    def stop_at_page_two(progress: PageProgress) -> None:
-        if progress.page == 2:
-            raise Interrupt
-
     with pytest.raises(Interrupt):
         sync_into(
             tmp_path / "a.duckdb",
             config,
-            on_page=stop_at_page_two,
+            on_page=interrupt_at(2),
             on_commit=commits.append,
             batch_size_rows=1000,
         )
