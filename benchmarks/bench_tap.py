@@ -95,6 +95,10 @@ def memory(sizes: tuple[int, ...] = (50_000, 200_000)) -> list[Row]:
     ]
 
 
+PEER_REPEATS = 3
+"""Runs of this tap per point of the peer comparison; the median is reported."""
+
+
 @dataclass(frozen=True)
 class PeerPoint:
     """Export wall times for one number of profiles at the peer comparison latency."""
@@ -105,7 +109,9 @@ class PeerPoint:
     peer: float
 
 
-def peer_curve(sizes: tuple[int, ...], latency: float = 0.3, repeats: int = 3) -> list[PeerPoint]:
+def peer_curve(
+    sizes: tuple[int, ...], latency: float = 0.3, repeats: int = PEER_REPEATS
+) -> list[PeerPoint]:
     """Whole-process wall time of this tap (5 and 1 workers) and tap-mixpanel 1.8.0 per size.
 
     This tap's times are the median of ``repeats`` runs (a run takes seconds, and one slow start
@@ -140,7 +146,7 @@ def peer_rows(points: list[PeerPoint], latency: float = 0.3) -> list[Row]:
             f"{last.profiles:,} profiles at {latency:g} s/query: this tap vs singer-io "
             "tap-mixpanel 1.8.0 (wall)",
             f"{last.parallel:.2f} s vs {last.peer:.2f} s = {ratio:.1f}x faster "
-            "(this tap: median of 3 runs)",
+            f"(this tap: median of {PEER_REPEATS} runs)",
             ">= 15x",
             ratio >= 15,
         ),
