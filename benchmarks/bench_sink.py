@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tap_mixpanel_engage.duckdb_sink import DuckDBSink
+from tap_mixpanel_engage.sinks.duckdb_sink import DuckDBSink
 
 ENGAGE_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -17,13 +17,18 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, NoReturn
 
-from tap_mixpanel_engage.errors import EngageError, SettingsError
-from tap_mixpanel_engage.progress import PageProgress
-from tap_mixpanel_engage.sink import SinkConfigError
+from tap_mixpanel_engage.engage.progress import PageProgress
+from tap_mixpanel_engage.errors import (
+    EXIT_OK,
+    EXIT_SETTINGS,
+    EXIT_SIGNAL_BASE,
+    LOGGER_NAME,
+    fail,
+)
+from tap_mixpanel_engage.settings import read_json_object
 
 PROG = "mixpanel-engage"
-EXIT_OK, EXIT_FAILED, EXIT_AUTH, EXIT_SETTINGS = 0, 1, 2, 3
-logger = logging.getLogger("tap-mixpanel-engage")
+logger = logging.getLogger(LOGGER_NAME)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(EXIT_SETTINGS, f"{self.prog}: invalid arguments: {message}\n")
+        self.exit(EXIT_SETTINGS, f"{self.prog}: error: invalid arguments: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,21 +53,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{what} file not found: {path}") from None
-    except OSError as exc:
-        raise SettingsError(f"{what} file {path} cannot be read: {exc.strerror}") from None
-    except ValueError as exc:
-        # json's messages give only a position, never the text, so no secret can leak here.
-        raise SettingsError(f"{what} file {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise SettingsError(f"{what} file {path} must hold a JSON object")
-    return data
-
-
 def _write_state(path: Path, state: Mapping[str, Any]) -> None:
     """Replace the state file atomically: a crash mid-write leaves the previous state."""
     tmp = path.with_name(path.name + ".tmp")
@@ -73,11 +63,11 @@ def _write_state(path: Path, state: Mapping[str, Any]) -> None:
 def _sync(args: argparse.Namespace) -> int:
     from tap_mixpanel_engage.library import sync
 
-    config = _read_json(args.config, "--config")
-    sink_config = _read_json(args.sink_config, "--sink-config") if args.sink_config else {}
+    config = read_json_object(args.config, "--config")
+    sink_config = read_json_object(args.sink_config, "--sink-config") if args.sink_config else {}
     if args.path:
         sink_config["path"] = args.path
-    state = _read_json(args.state, "--state") if args.state and args.state.exists() else None
+    state = read_json_object(args.state, "--state") if args.state and args.state.exists() else None
 
     def on_commit(new_state: Mapping[str, Any]) -> None:
         if args.state:
@@ -101,7 +91,7 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _sinks() -> int:
-    from tap_mixpanel_engage.plugins import installed_sinks
+    from tap_mixpanel_engage.sinks.registry import installed_sinks
 
     for name, sink_class in installed_sinks().items():
         print(f"{name}\t{sink_class.description}")
@@ -154,27 +144,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit code (the console script exits with it)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
-    from tap_mixpanel_engage.plugins import DuplicateSinkError
-
     try:
         if args.command == "sinks":
             return _sinks()
         return _sync(args)
-    except (SettingsError, SinkConfigError, DuplicateSinkError) as exc:
-        print(f"{PROG}: invalid settings: {exc}", file=sys.stderr)
-        return EXIT_SETTINGS
-    except EngageError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; the state file holds the last commit", file=sys.stderr)
-        return 130
+        message = "interrupted; the state file holds the last commit"
+        return fail(PROG, message, EXIT_SIGNAL_BASE + 2)
     except Exception as exc:
         # One line for users; the traceback only when debug logging is on.
-        logger.debug("unexpected error", exc_info=True)
-        text = " ".join(str(exc).split())
-        print(f"{PROG}: unexpected {type(exc).__name__}: {text}", file=sys.stderr)
-        return EXIT_FAILED
+        logger.debug("failed", exc_info=True)
+        return fail(PROG, exc)
 
 
 def entry_point() -> None:

@@ -6,27 +6,39 @@ can resume or continue through :func:`sync`, and the other way round.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import time
+from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from tap_mixpanel_engage.engage.export import Export
+from tap_mixpanel_engage.engage.progress import PageProgress
+from tap_mixpanel_engage.engage.query import Query
+from tap_mixpanel_engage.engage.records import (
+    KEY_PROPERTIES,
+    REPLICATION_KEY,
+    STREAM,
+    engage_schema,
+)
+from tap_mixpanel_engage.engage.state import (
+    POSITION_KEY,
+    Position,
+    finish_bookmark,
+    starting_value,
+    utc_now,
+)
 from tap_mixpanel_engage.errors import SettingsError
-from tap_mixpanel_engage.export import Export
-from tap_mixpanel_engage.progress import PageProgress
-from tap_mixpanel_engage.query import POSITION_KEY, Position, Query
-from tap_mixpanel_engage.records import REPLICATION_KEY, STREAM
 from tap_mixpanel_engage.settings import EngageSettings
-from tap_mixpanel_engage.sink_committer import Committer, OnCommit
+from tap_mixpanel_engage.sinks.driver import SinkDriver, SinkError
 
 DEFAULT_BATCH_ROWS = 10_000
-_SDK_RUN_MARKERS = ("replication_key_signpost", "starting_replication_value")
-"""Keys the Singer SDK keeps in stream state only while a run is under way."""
 
 OnPage = Callable[[PageProgress], None]
+OnCommit = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -60,11 +72,10 @@ class SyncResult:
 class _Run:
     """One export's bookkeeping: the query from settings and state, and the evolving state.
 
-    The bookmark follows the Singer SDK's rules for an unsorted stream, so states move freely
-    between the tap and this API: the newest ``last_seen`` handed out waits in
-    ``progress_markers`` until the export completes, is then promoted to
-    ``replication_key_value``, and is capped at the run's start time (the SDK's signpost) so a
-    profile stamped in the future cannot push the bookmark past profiles not yet seen.
+    The bookmark follows the Singer SDK's rules for an unsorted stream
+    (:mod:`tap_mixpanel_engage.engage.state`), so states move freely between the tap and this
+    API: the newest ``last_seen`` handed out waits in ``progress_markers`` until the export
+    completes, and is then promoted to ``replication_key_value``, capped at the run's start.
     """
 
     def __init__(
@@ -75,7 +86,7 @@ class _Run:
         raw_properties: bool = False,
     ) -> None:
         self.settings = settings
-        self.signpost = _utc_now()
+        self.signpost = utc_now()
         self.state = _unwrap_state(state)
         bookmarks = self.state.setdefault("bookmarks", {})
         if not isinstance(bookmarks, dict):
@@ -84,10 +95,7 @@ class _Run:
         if not isinstance(stream_state, dict):
             raise SettingsError("`state` must look like {'bookmarks': {'engage': {...}}}")
         self.stream_state: dict[str, Any] = stream_state
-        bookmark = None
-        if stream_state.get("replication_key") in (None, REPLICATION_KEY):
-            bookmark = stream_state.get("replication_key_value")
-        self.since = _latest(bookmark, settings.start_date)
+        self.since = starting_value(stream_state, settings.start_date)
         self.query = Query.for_settings(settings, self.since)
         self.resume = Position.from_dict(stream_state.get(POSITION_KEY))
         self.export = Export(
@@ -111,7 +119,9 @@ class _Run:
                 )
                 if newest is not None and (self.max_seen is None or newest > self.max_seen):
                     self.max_seen = newest
-                progress = self.progress.page_done(page.index, page.pages, len(records))
+                progress = self.progress.page_done(
+                    page.number, self.export.pages_total, len(records)
+                )
                 if on_page is not None:
                     on_page(progress)
                 yield records
@@ -131,15 +141,7 @@ class _Run:
 
     def finish(self) -> dict[str, Any]:
         """The export completed: promote the bookmark and forget the position; a copy."""
-        for key in (POSITION_KEY, "progress_markers", *_SDK_RUN_MARKERS):
-            self.stream_state.pop(key, None)
-        newest = self.max_seen
-        if newest is not None and _latest(self.signpost, newest) != self.signpost:
-            newest = self.signpost
-        newest = _latest(self.stream_state.get("replication_key_value"), newest)
-        if newest is not None:
-            self.stream_state["replication_key"] = REPLICATION_KEY
-            self.stream_state["replication_key_value"] = newest
+        finish_bookmark(self.stream_state, self.max_seen, self.signpost)
         return copy.deepcopy(self.state)
 
 
@@ -210,7 +212,7 @@ def sync(
         SinkConfigError: the sink is unknown (``UnknownSinkError``) or a sink setting is bad.
         AuthError, APIError: the API refused the query; the batches committed before stay.
     """
-    from tap_mixpanel_engage.plugins import get_sink_class
+    from tap_mixpanel_engage.sinks.registry import get_sink_class
 
     started = time.monotonic()
     if isinstance(batch_size_rows, bool) or not isinstance(batch_size_rows, int):
@@ -222,38 +224,53 @@ def sync(
     run = _Run(
         EngageSettings.from_config(config), state, raw_properties=sink_class.accepts_raw_json
     )
-    committer = Committer(sink_class(dict(sink_config or {})), on_commit)
+    # The driver runs on_commit on its writer thread; the states wait here for the calling thread.
+    committed: deque[Mapping[str, Any]] = deque()
+    driver = SinkDriver(sink_class(dict(sink_config or {})), committed.append)
+
+    def report_commits() -> None:
+        while committed:
+            state = committed.popleft()
+            if on_commit is not None:
+                on_commit(state)
+
     pages = run.pages(on_page)
     gc_was_enabled = gc.isenabled()
     # Pages and records hold no reference cycles, yet every collection rescans the batches
     # alive: about a fifth of the CPU. Like target-mixpanel-duckdb, collect nothing meanwhile.
     gc.disable()
     try:
-        committer.open()
+        driver.open_stream(STREAM, engage_schema(), list(KEY_PROPERTIES), STREAM)
         batch: list[dict[str, Any]] = []
         for records in pages:
             batch.extend(records)
             if len(batch) >= batch_size_rows:
-                committer.submit(batch, run.checkpoint())
+                driver.submit([(STREAM, batch)], run.checkpoint())
                 batch = []
-            else:
-                committer.poll()
-        committer.submit(batch, run.finish())
-        committer.wait()
+            report_commits()
+        driver.submit([(STREAM, batch)], run.finish())
+        driver.drain()
+        report_commits()
+    except SinkError as exc:
+        driver.settle()
+        report_commits()
+        raise exc.__cause__ or exc from None  # the sink's own exception, as documented
     except BaseException:
-        committer.settle()
+        driver.settle()
+        report_commits()
         raise
     finally:
         try:
             pages.close()
         finally:
-            committer.close()
+            with contextlib.suppress(SinkError):
+                driver.close()
             if gc_was_enabled:
                 gc.enable()
     duration = time.monotonic() - started
     stats = run.export.stats
     return SyncResult(
-        records_written=committer.written,
+        records_written=driver.written,
         pages_fetched=run.progress.pages,
         pages_per_second=run.progress.pages / duration if duration > 0 else 0.0,
         duration=duration,
@@ -276,25 +293,3 @@ def _unwrap_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
         elif isinstance(state.get("singer_state"), Mapping):
             state = state["singer_state"]
     return copy.deepcopy(dict(state))
-
-
-def _latest(*values: object) -> str | None:
-    """The latest of some RFC 3339 date-times (None and non-strings ignored), as given."""
-    best: tuple[datetime, str] | None = None
-    for value in values:
-        if not isinstance(value, str):
-            continue
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            message = f"`state` holds a bookmark that is not a date-time: {value!r}"
-            raise SettingsError(message) from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        if best is None or parsed > best[0]:
-            best = (parsed, value)
-    return None if best is None else best[1]
-
-
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

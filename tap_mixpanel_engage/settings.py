@@ -1,19 +1,23 @@
-"""The tap's settings, checked once and held in one typed object shared by the tap and the library.
+"""The tap's settings: declared once (:data:`CONFIG_SCHEMA`), checked once (``EngageSettings``).
 
-The JSON schema in ``tap.py`` describes each setting for Meltano and ``--about``; this module
-enforces the rules a schema cannot say clearly (exactly one credential style, region names) with
-messages that name the setting.
+The schema is plain JSON Schema, so the head start can read it before the Singer SDK is imported;
+the tap hands it to the SDK for ``--about``, Meltano and the README table, and
+:meth:`EngageSettings.from_config` takes every type, default and bound from it. What a schema
+cannot say clearly (exactly one credential style, the region's host, digit strings for ids) is
+checked here, with messages that name the setting and never quote a secret.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from tap_mixpanel_engage.dates import parse_start_date
-from tap_mixpanel_engage.errors import SettingsError
+from tap_mixpanel_engage.engage.dates import parse_start_date
+from tap_mixpanel_engage.errors import LOGGER_NAME, SettingsError
 
 REGION_HOSTS = {
     "us": "https://mixpanel.com",
@@ -24,7 +28,85 @@ ENGAGE_PATH = "/api/query/engage"
 MAX_WORKERS = 5
 """Mixpanel runs at most five queries at once per project."""
 
-logger = logging.getLogger("tap_mixpanel_engage")
+logger = logging.getLogger(LOGGER_NAME)
+
+
+def _setting(kind: str, description: str, **keywords: Any) -> dict[str, Any]:
+    """One property of the schema, in the shape ``singer_sdk.typing`` gives it."""
+    prop: dict[str, Any] = {"type": [kind, "null"]}
+    if kind == "array":
+        prop["items"] = {"type": ["string"]}
+    if keywords.pop("secret", False):
+        keywords.update(secret=True, writeOnly=True)
+    return {**prop, **keywords, "description": description}
+
+
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "project_id": _setting("integer", "Mixpanel project id (required with a service account)."),
+        "username": _setting("string", "Service account username."),
+        "secret": _setting("string", "Service account secret.", secret=True),
+        "api_secret": _setting(
+            "string",
+            "Legacy project API secret (deprecated by Mixpanel; use a service account).",
+            secret=True,
+        ),
+        "workspace_id": _setting(
+            "integer", "Workspace (data view) id, for projects with data views."
+        ),
+        "region": _setting(
+            "string",
+            "Data residency of the project: us, eu or in.",
+            default="us",
+            enum=list(REGION_HOSTS),
+        ),
+        "api_url": _setting(
+            "string",
+            "Base URL override, e.g. http://127.0.0.1:8080 (/api/query/engage is added).",
+        ),
+        "where": _setting("string", 'Segmentation expression, e.g. properties["plan"] == "pro".'),
+        "output_properties": _setting(
+            "array", "Only these profile properties are returned (smaller, faster pages)."
+        ),
+        "filter_by_cohort": _setting("integer", "Only profiles in this cohort id."),
+        "include_all_users": _setting(
+            "boolean", "With filter_by_cohort: include cohort members without a profile."
+        ),
+        "start_date": _setting(
+            "string",
+            "Only profiles seen ($last_seen) at or after this date-time.",
+            format="date-time",
+        ),
+        "max_workers": _setting(
+            "integer",
+            "Pages fetched at once, 1 to 5 (Mixpanel allows 5 concurrent queries).",
+            minimum=1,
+            maximum=MAX_WORKERS,
+            default=MAX_WORKERS,
+        ),
+        "page_size": _setting(
+            "integer",
+            "Profiles per page; sent to the API only when set (API default 1000).",
+            minimum=1,
+        ),
+        "max_requests_per_hour": _setting(
+            "integer",
+            "Never send more queries than this in any rolling hour (waits instead).",
+            minimum=1,
+        ),
+        "request_timeout": _setting(
+            "number", "Seconds to wait for one response before retrying.", default=300
+        ),
+        "user_agent": _setting(
+            "string", "User-Agent header for API requests.", default="tap-mixpanel-engage"
+        ),
+    },
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+}
+_PROPERTIES: dict[str, dict[str, Any]] = CONFIG_SCHEMA["properties"]
+INTEGER_SETTINGS = tuple(n for n, p in _PROPERTIES.items() if "integer" in p["type"])
+"""Settings that take a whole number (a string of digits is accepted too)."""
 
 
 @dataclass(frozen=True)
@@ -72,10 +154,9 @@ class EngageSettings:
             SettingsError: a setting is missing, of the wrong kind or out of range; the message
                 names it and never contains a secret value.
         """
-        username = _opt_str(config, "username")
-        secret = _opt_str(config, "secret")
-        api_secret = _opt_str(config, "api_secret")
-        project_id = _opt_int(config, "project_id")
+        value = _Reader(config)
+        username, secret = value.string("username"), value.string("secret")
+        api_secret, project_id = value.string("api_secret"), value.integer("project_id")
         if api_secret and (username or secret):
             raise SettingsError(
                 "give either `username` + `secret` (service account) or `api_secret` "
@@ -95,31 +176,14 @@ class EngageSettings:
                 "`api_secret` (project secret) authentication is deprecated by Mixpanel; "
                 "switch to a service account (`username` + `secret` + `project_id`)"
             )
-        region = str(config.get("region") or "us").lower()
+        region = str(config.get("region") or _PROPERTIES["region"]["default"]).lower()
         if region not in REGION_HOSTS:
             raise SettingsError(
                 f"unknown `region` {config.get('region')!r}: use one of {', '.join(REGION_HOSTS)}"
             )
-        api_url = _opt_str(config, "api_url") or REGION_HOSTS[region]
+        api_url = value.string("api_url") or REGION_HOSTS[region]
         if not api_url.startswith(("http://", "https://")):
             raise SettingsError(f"`api_url` must start with http:// or https://, got {api_url!r}")
-        max_workers = _opt_int(config, "max_workers")
-        max_workers = MAX_WORKERS if max_workers is None else max_workers
-        if not 1 <= max_workers <= MAX_WORKERS:
-            raise SettingsError(
-                f"`max_workers` must be between 1 and {MAX_WORKERS} (Mixpanel's per-project "
-                f"limit of concurrent queries), got {max_workers}"
-            )
-        page_size = _opt_int(config, "page_size")
-        if page_size is not None and page_size < 1:
-            raise SettingsError(f"`page_size` must be positive, got {page_size}")
-        per_hour = _opt_int(config, "max_requests_per_hour")
-        if per_hour is not None and per_hour < 1:
-            raise SettingsError(f"`max_requests_per_hour` must be positive, got {per_hour}")
-        timeout = config.get("request_timeout")
-        timeout = 300.0 if timeout is None else timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise SettingsError(f"`request_timeout` must be a positive number, got {timeout!r}")
         props = config.get("output_properties")
         if props is not None and (
             not isinstance(props, list | tuple) or not all(isinstance(p, str) for p in props)
@@ -128,41 +192,72 @@ class EngageSettings:
         include_all = config.get("include_all_users")
         if include_all is not None and not isinstance(include_all, bool):
             raise SettingsError("`include_all_users` must be true or false")
-        start_date = _opt_str(config, "start_date")
-        if start_date is not None:
-            start_date = parse_start_date(start_date)
+        start_date = value.string("start_date")
+        max_workers, user_agent = value.integer("max_workers"), value.string("user_agent")
+        assert max_workers is not None and user_agent is not None  # the schema has defaults
         return cls(
             project_id=project_id,
             username=username,
             secret=secret,
             api_secret=api_secret,
-            workspace_id=_opt_int(config, "workspace_id"),
+            workspace_id=value.integer("workspace_id"),
             region=region,
             api_url=api_url,
-            where=_opt_str(config, "where"),
+            where=value.string("where"),
             output_properties=tuple(props) if props is not None else None,
-            filter_by_cohort=_opt_int(config, "filter_by_cohort"),
+            filter_by_cohort=value.integer("filter_by_cohort"),
             include_all_users=include_all,
-            start_date=start_date,
+            start_date=parse_start_date(start_date) if start_date is not None else None,
             max_workers=max_workers,
-            page_size=page_size,
-            max_requests_per_hour=per_hour,
-            request_timeout=float(timeout),
-            user_agent=_opt_str(config, "user_agent") or "tap-mixpanel-engage",
+            page_size=value.integer("page_size"),
+            max_requests_per_hour=value.integer("max_requests_per_hour"),
+            request_timeout=value.number("request_timeout"),
+            user_agent=user_agent,
         )
 
 
-def _opt_str(config: Mapping[str, Any], name: str) -> str | None:
-    value = config.get(name)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise SettingsError(f"`{name}` must be a string")
-    return value
+class _Reader:
+    """Reads one setting at a time with the type, default and bounds :data:`CONFIG_SCHEMA` gives."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self._config = config
+
+    def _raw(self, name: str) -> Any:
+        value = self._config.get(name)
+        return _PROPERTIES[name].get("default") if value is None or value == "" else value
+
+    def string(self, name: str) -> str | None:
+        value = self._raw(name)
+        if value is not None and not isinstance(value, str):
+            raise SettingsError(f"`{name}` must be a string")
+        return value
+
+    def integer(self, name: str) -> int | None:
+        value = whole_number(self._raw(name), name)
+        if value is not None:
+            self._check_bounds(name, value)
+        return value
+
+    def number(self, name: str) -> float:
+        value = self._raw(name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise SettingsError(f"`{name}` must be a positive number, got {value!r}")
+        return float(value)
+
+    def _check_bounds(self, name: str, value: int) -> None:
+        low, high = _PROPERTIES[name].get("minimum"), _PROPERTIES[name].get("maximum")
+        if low is not None and high is not None and not low <= value <= high:
+            raise SettingsError(f"`{name}` must be between {low} and {high}, got {value}")
+        if low is not None and value < low:
+            raise SettingsError(f"`{name}` must be at least {low}, got {value}")
 
 
-def _opt_int(config: Mapping[str, Any], name: str) -> int | None:
-    value = config.get(name)
+def whole_number(value: Any, name: str) -> int | None:
+    """``value`` as an int: an int, or a string of digits (``"1234567"``); None stays None.
+
+    Raises:
+        SettingsError: anything else (the message names the setting).
+    """
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -172,3 +267,24 @@ def _opt_int(config: Mapping[str, Any], name: str) -> int | None:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     raise SettingsError(f"`{name}` must be a whole number, got {value!r}")
+
+
+def read_json_object(path: str | Path, option: str) -> dict[str, Any]:
+    """Read the JSON object in the file an option names (``--config``, ``--state``...).
+
+    Raises:
+        SettingsError: the file is missing, unreadable, not JSON or not an object; json's
+            messages give only a position, never the text, so no secret can leak.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{option} file not found: {path}") from None
+    except OSError as exc:
+        raise SettingsError(f"{option} file {path} cannot be read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SettingsError(f"{option} file {path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{option} file {path} must hold a JSON object")
+    return data

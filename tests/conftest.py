@@ -1,75 +1,13 @@
-"""Shared fixtures: the fake Engage API on loopback, and running the real tap as a subprocess."""
+"""Shared fixtures: fake Engage APIs on loopback, stopped after each test."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tap_mixpanel_engage.fake_api import FakeEngageAPI, FakeSettings
-
-BIN = Path(sys.executable).parent
-
-
-@dataclass
-class TapRun:
-    """What one tap process did."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-    messages: list[dict[str, Any]]
-
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        return [m["record"] for m in self.messages if m["type"] == "RECORD"]
-
-    @property
-    def ids(self) -> list[str]:
-        return [r["distinct_id"] for r in self.records]
-
-    @property
-    def states(self) -> list[dict[str, Any]]:
-        return [m["value"] for m in self.messages if m["type"] == "STATE"]
-
-
-def tap_config(api: FakeEngageAPI, **overrides: Any) -> dict[str, Any]:
-    """Service-account settings that reach ``api``."""
-    s = api.settings
-    return {
-        "project_id": s.project_id,
-        "username": s.username,
-        "secret": s.secret,
-        "api_url": api.url,
-        **overrides,
-    }
-
-
-def run_tap(
-    tmp_path: Path,
-    config: dict[str, Any],
-    *,
-    state: dict[str, Any] | None = None,
-    args: tuple[str, ...] = (),
-    timeout: float = 300,
-) -> TapRun:
-    """Run ``tap-mixpanel-engage`` for real and parse what it printed."""
-    config_path = tmp_path / "tap.json"
-    config_path.write_text(json.dumps(config))
-    command = [str(BIN / "tap-mixpanel-engage"), "--config", str(config_path), *args]
-    if state is not None:
-        state_path = tmp_path / "state.json"
-        state_path.write_text(json.dumps(state))
-        command += ["--state", str(state_path)]
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-    messages = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    return TapRun(proc.returncode, proc.stdout, proc.stderr, messages)
 
 
 @pytest.fixture

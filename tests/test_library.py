@@ -13,11 +13,11 @@ import duckdb
 import pytest
 
 from tap_mixpanel_engage import SyncResult, iter_profiles, sync
+from tap_mixpanel_engage.engage.progress import PageProgress
 from tap_mixpanel_engage.errors import SettingsError
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
-from tap_mixpanel_engage.plugins import UnknownSinkError, installed_sinks
-from tap_mixpanel_engage.progress import PageProgress
-from tests.conftest import BIN, run_tap, tap_config
+from tap_mixpanel_engage.sinks.registry import UnknownSinkError, installed_sinks
+from tests.helpers import BIN, run_tap, tap_config
 
 StartAPI = Callable[..., FakeEngageAPI]
 TABLE = "mixpanel.engage"

@@ -77,3 +77,30 @@ def test_start_date_becomes_rfc3339_utc() -> None:
         ).start_date
         == "2024-01-31T08:00:00Z"
     )
+
+
+def test_whole_numbers_may_be_given_as_digit_strings() -> None:
+    s = EngageSettings.from_config(
+        {**SERVICE, "project_id": "1234567", "workspace_id": "42", "max_workers": "3"}
+    )
+    assert (s.project_id, s.workspace_id, s.max_workers) == (1234567, 42, 3)
+
+
+@pytest.mark.parametrize("value", ["12.5", "1e3", "one", True, 4.0, [1]])
+def test_anything_else_is_not_a_whole_number(value: object) -> None:
+    with pytest.raises(SettingsError, match="`project_id` must be a whole number"):
+        EngageSettings.from_config({**SERVICE, "project_id": value})
+
+
+def test_defaults_and_bounds_come_from_the_schema() -> None:
+    from tap_mixpanel_engage.settings import CONFIG_SCHEMA
+
+    props = CONFIG_SCHEMA["properties"]
+    s = EngageSettings.from_config(SERVICE)
+    assert s.max_workers == props["max_workers"]["default"]
+    assert s.request_timeout == props["request_timeout"]["default"]
+    assert s.region == props["region"]["default"]
+    assert s.user_agent == props["user_agent"]["default"]
+    high = props["max_workers"]["maximum"]
+    with pytest.raises(SettingsError, match=f"between 1 and {high}, got {high + 1}"):
+        EngageSettings.from_config({**SERVICE, "max_workers": high + 1})

@@ -10,7 +10,7 @@ from types import TracebackType
 from tap_mixpanel_engage.fake_api.engine import ProfileStore, Sessions, in_cohort
 from tap_mixpanel_engage.fake_api.limits import Admission, Chaos
 from tap_mixpanel_engage.fake_api.profiles import distinct_id_of
-from tap_mixpanel_engage.fake_api.server import FakeServer
+from tap_mixpanel_engage.fake_api.server import Backend, FakeServer
 from tap_mixpanel_engage.fake_api.settings import FakeSettings, FakeStats
 from tap_mixpanel_engage.fake_api.where import parse_where
 
@@ -53,7 +53,16 @@ class FakeEngageAPI:
         if self._server is not None:
             return self
         self.stopping.clear()
-        self._server = FakeServer(self, self.port)
+        backend = Backend(
+            self.settings,
+            self.stats,
+            self.store,
+            self.sessions,
+            self.admission,
+            self.chaos,
+            self.stopping,
+        )
+        self._server = FakeServer(backend, self.port)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

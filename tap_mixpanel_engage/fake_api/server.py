@@ -1,6 +1,7 @@
 """The HTTP face of the fake: auth, parameter merging, limits, faults, and the admin endpoints.
 
-Handlers only translate HTTP to the engine and back; all state lives on the ``FakeEngageAPI``.
+Handlers only translate HTTP to the engine and back; all state lives in the :class:`Backend` that
+``FakeEngageAPI`` builds and hands to the server.
 """
 
 from __future__ import annotations
@@ -13,16 +14,22 @@ import json
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import SHUT_RDWR, socket
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tap_mixpanel_engage.fake_api.engine import ApiError, requested_page, run_query
-
-if TYPE_CHECKING:
-    from tap_mixpanel_engage.fake_api.api import FakeEngageAPI
+from tap_mixpanel_engage.fake_api.engine import (
+    ApiError,
+    ProfileStore,
+    Sessions,
+    requested_page,
+    run_query,
+)
+from tap_mixpanel_engage.fake_api.limits import Admission, Chaos
+from tap_mixpanel_engage.fake_api.settings import FakeSettings, FakeStats
 
 ENGAGE_PATHS = frozenset({"/api/query/engage", "/api/2.0/engage"})
 _STATUS_TEXT = {
@@ -44,12 +51,26 @@ def _status_text(status: int) -> str:
         return f"HTTP {status}"
 
 
+@dataclass(frozen=True)
+class Backend:
+    """Everything a request may read or change: the fake's state, limits and counters."""
+
+    settings: FakeSettings
+    stats: FakeStats
+    store: ProfileStore
+    sessions: Sessions
+    admission: Admission
+    chaos: Chaos
+    stopping: threading.Event
+    """Set while the server stops: queries still sleeping in ``latency`` end at once."""
+
+
 class FakeServer(ThreadingHTTPServer):
     """Tracks open connections so ``stop()`` can end idle keep-alive handler threads too."""
 
     daemon_threads = True
 
-    def __init__(self, api: FakeEngageAPI, port: int) -> None:
+    def __init__(self, api: Backend, port: int) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.api = api
         self.connections: set[socket] = set()
@@ -243,8 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
                 count = int(params.get("count", 1))
             except (TypeError, ValueError):
                 raise ApiError(400, "count must be an integer") from None
-            self._send(200, json.dumps(api.touch(count)).encode())
+            self._send(200, json.dumps(api.store.touch(count)).encode())
         elif path == "/_fake/expire" and self.command == "POST":
-            self._send(200, json.dumps({"expired": api.expire_sessions()}).encode())
+            self._send(200, json.dumps({"expired": api.sessions.expire_all()}).encode())
         else:
             raise ApiError(404, f"unknown endpoint {path}")

@@ -17,9 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
-from tap_mixpanel_engage.hookspecs import RegisterSink, hookimpl
-from tap_mixpanel_engage.sink import Record
-from tap_mixpanel_engage.sink_files import DirectorySink, check_stream_name, fsync_directory
+from tap_mixpanel_engage import sinks
 
 __all__ = ["JsonlSink", "register_sinks"]
 
@@ -27,8 +25,8 @@ Key = str
 """The key values as compact JSON text: hashable, and equal exactly when the values are."""
 
 
-@hookimpl
-def register_sinks(register: RegisterSink) -> None:
+@sinks.hookimpl
+def register_sinks(register: sinks.RegisterSink) -> None:
     """Offer :class:`JsonlSink` under the name ``jsonl``."""
     register(JsonlSink)
 
@@ -53,14 +51,14 @@ class _Stream:
         return bool(self.staged or self.staged_unkeyed)
 
 
-class JsonlSink(DirectorySink):
+class JsonlSink(sinks.DirectorySink):
     """One JSON Lines file per stream with the latest row per key; see the module docstring."""
 
     name: ClassVar[str] = "jsonl"
     description: ClassVar[str] = "JSON Lines files, one per stream, latest row per key (path=dir)"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        """Check the ``path`` setting (:class:`DirectorySink`)."""
+        """Check the ``path`` setting (:class:`sinks.DirectorySink`)."""
         super().__init__(config)
         self._streams: dict[str, _Stream] = {}
 
@@ -68,7 +66,7 @@ class JsonlSink(DirectorySink):
         self, stream: str, schema: Mapping[str, Any], key_properties: Sequence[str]
     ) -> None:
         """Index the stream's committed file (first time, or when the key changes)."""
-        check_stream_name(stream)
+        sinks.check_stream_name(stream)
         keys = tuple(key_properties)
         state = self._streams.get(stream)
         if state is not None and state.key_properties == keys:
@@ -81,7 +79,7 @@ class JsonlSink(DirectorySink):
                 _stage(new, json.loads(line), line)
         self._streams[stream] = new
 
-    def write_batch(self, stream: str, records: Sequence[Record]) -> None:
+    def write_batch(self, stream: str, records: Sequence[sinks.Record]) -> None:
         """Serialise ``records`` now (so a bad value fails here) and stage them by key."""
         state = self._streams.get(stream)
         if state is None:
@@ -112,24 +110,24 @@ class JsonlSink(DirectorySink):
         finally:
             for _, tmp, _, _ in pending:
                 tmp.unlink(missing_ok=True)
-        fsync_directory(self.directory)
+        sinks.fsync_directory(self.directory)
 
     def close(self) -> None:
         """Forget staged rows; committed files are already complete on disk."""
         self._streams.clear()
 
 
-def _dumps(record: Record) -> str:
+def _dumps(record: sinks.Record) -> str:
     """Compact JSON with unicode kept as is; NaN/Infinity are refused (not valid JSON)."""
     return json.dumps(dict(record), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
-def _key(record: Record, key_properties: tuple[str, ...]) -> Key:
+def _key(record: sinks.Record, key_properties: tuple[str, ...]) -> Key:
     """The record's key as JSON text; a missing key property counts as null."""
     return json.dumps([record.get(k) for k in key_properties], separators=(",", ":"))
 
 
-def _stage(state: _Stream, record: Record, line: str) -> None:
+def _stage(state: _Stream, record: sinks.Record, line: str) -> None:
     """Stage one serialised row, replacing an earlier staged row with the same key."""
     if state.key_properties:
         state.staged[_key(record, state.key_properties)] = line

@@ -22,9 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tap_mixpanel_engage.hookspecs import RegisterSink, hookimpl
-from tap_mixpanel_engage.sink import Record
-from tap_mixpanel_engage.sink_files import DirectorySink, check_stream_name, fsync_directory
+from tap_mixpanel_engage import sinks
 from tap_mixpanel_engage_sink_parquet.columns import arrow_type, recast, storage, to_arrow, unify
 
 __all__ = ["ParquetSink", "register_sinks"]
@@ -36,8 +34,8 @@ _ROW = "\0row"
 """A column name no stream can send (NUL), used to keep row order through a join."""
 
 
-@hookimpl
-def register_sinks(register: RegisterSink) -> None:
+@sinks.hookimpl
+def register_sinks(register: sinks.RegisterSink) -> None:
     """Offer :class:`ParquetSink` under the name ``parquet``."""
     register(ParquetSink)
 
@@ -49,18 +47,18 @@ class _Stream:
     file: Path
     schema: Mapping[str, Any]
     key_properties: tuple[str, ...]
-    staged: dict[str, Record] = field(default_factory=dict)
+    staged: dict[str, sinks.Record] = field(default_factory=dict)
     """Key (JSON text of the key values, or a counter for unkeyed streams) -> latest record."""
 
 
-class ParquetSink(DirectorySink):
+class ParquetSink(sinks.DirectorySink):
     """One typed Parquet file per stream with the latest row per key; see the module docstring."""
 
     name: ClassVar[str] = "parquet"
     description: ClassVar[str] = "Parquet files, one per stream, latest row per key (path=dir)"
 
     def __init__(self, config: Mapping[str, Any]) -> None:
-        """Check the ``path`` setting (:class:`DirectorySink`)."""
+        """Check the ``path`` setting (:class:`sinks.DirectorySink`)."""
         super().__init__(config)
         self._streams: dict[str, _Stream] = {}
 
@@ -68,7 +66,7 @@ class ParquetSink(DirectorySink):
         self, stream: str, schema: Mapping[str, Any], key_properties: Sequence[str]
     ) -> None:
         """Remember the (possibly wider) schema; staged rows are converted with it at commit."""
-        check_stream_name(stream)
+        sinks.check_stream_name(stream)
         keys = tuple(key_properties)
         state = self._streams.get(stream)
         if state is None:
@@ -82,7 +80,7 @@ class ParquetSink(DirectorySink):
             state.staged.clear()
             _stage(state, records)
 
-    def write_batch(self, stream: str, records: Sequence[Record]) -> None:
+    def write_batch(self, stream: str, records: Sequence[sinks.Record]) -> None:
         """Stage ``records``; a later record with the same key replaces an earlier one."""
         state = self._streams.get(stream)
         if state is None:
@@ -109,14 +107,14 @@ class ParquetSink(DirectorySink):
         finally:
             for _, tmp in pending:
                 tmp.unlink(missing_ok=True)
-        fsync_directory(self.directory)
+        sinks.fsync_directory(self.directory)
 
     def close(self) -> None:
         """Forget staged rows; committed files are already complete on disk."""
         self._streams.clear()
 
 
-def _stage(state: _Stream, records: Sequence[Record]) -> None:
+def _stage(state: _Stream, records: Sequence[sinks.Record]) -> None:
     """Stage records by key (last wins); unkeyed streams keep every record."""
     keys = state.key_properties
     for record in records:

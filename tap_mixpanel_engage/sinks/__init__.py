@@ -1,0 +1,31 @@
+"""Everything a sink plugin needs, in one import: ``from tap_mixpanel_engage import sinks``.
+
+A plugin subclasses :class:`Sink` (or :class:`DirectorySink` for a sink that writes files),
+implements the :func:`register_sinks` hook with :data:`hookimpl`, and declares an entry point in
+the ``tap_mixpanel_engage`` group; ``docs/writing-a-sink-plugin.md`` walks through one.
+"""
+
+from __future__ import annotations
+
+from tap_mixpanel_engage.sinks.contract import Record, Sink, SinkConfigError, json_type_names
+from tap_mixpanel_engage.sinks.files import (
+    DirectorySink,
+    check_stream_name,
+    fsync_directory,
+    output_directory,
+)
+from tap_mixpanel_engage.sinks.hookspecs import PROJECT_NAME, RegisterSink, hookimpl
+
+__all__ = [
+    "PROJECT_NAME",
+    "DirectorySink",
+    "Record",
+    "RegisterSink",
+    "Sink",
+    "SinkConfigError",
+    "check_stream_name",
+    "fsync_directory",
+    "hookimpl",
+    "json_type_names",
+    "output_directory",
+]

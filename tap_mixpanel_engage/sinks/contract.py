@@ -1,0 +1,90 @@
+"""The sink contract: what a destination implements to receive records from the single writer.
+
+The host (``target-mixpanel-duckdb`` or :func:`tap_mixpanel_engage.sync`) calls every method from
+one thread only (:class:`~tap_mixpanel_engage.sinks.driver.SinkDriver`) and always calls
+:meth:`Sink.close`, so a sink never has to think about threads.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from tap_mixpanel_engage.errors import SettingsError
+
+Record = Mapping[str, Any]
+"""One Singer record: JSON-ready values (date-times as RFC 3339 strings), keys as sent."""
+
+
+class SinkConfigError(SettingsError, ValueError):
+    """A sink setting is missing or invalid; the message names the setting (exit code 3)."""
+
+
+class Sink(abc.ABC):
+    """A destination for Singer streams, driven by one writer thread.
+
+    Lifecycle: ``__init__(config)`` validates the sink's own settings (raise
+    :class:`SinkConfigError` naming the setting), then any number of ``open_stream`` /
+    ``write_batch`` calls, a ``commit`` after each batch, and exactly one ``close``.
+    """
+
+    name: ClassVar[str]
+    """The name users choose with the ``sink`` setting, e.g. ``"duckdb"``."""
+
+    description: ClassVar[str] = ""
+    """One line shown by ``target-mixpanel-duckdb --list-sinks``."""
+
+    settings: ClassVar[Sequence[Mapping[str, Any]]] = ()
+    """The sink's own settings, shown by ``target-mixpanel-duckdb --about``: one mapping per
+    setting with ``name``, ``type`` (a JSON type name), ``default`` and ``description``."""
+
+    accepts_raw_json: ClassVar[bool] = False
+    """True if a record value may be a :class:`msgspec.Raw`: JSON text exactly as the API sent it.
+
+    :func:`tap_mixpanel_engage.sync` then leaves each profile's ``properties`` undecoded, and
+    the sink must write it as the JSON value the text holds (a ``msgspec.json`` encoder does so
+    by itself). Records from ``target-mixpanel-duckdb`` always hold plain Python values.
+    """
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        """Keep and validate the sink's settings (the target's whole config is passed)."""
+        self.config = config
+
+    @abc.abstractmethod
+    def open_stream(
+        self, stream: str, schema: Mapping[str, Any], key_properties: Sequence[str]
+    ) -> None:
+        """Prepare to receive ``stream``; called on every SCHEMA, possibly with a wider schema.
+
+        Args:
+            stream: the Singer stream name (e.g. ``"engage"``).
+            schema: the JSON schema of the stream's records.
+            key_properties: the primary key; a later record with the same key replaces the row.
+        """
+
+    @abc.abstractmethod
+    def write_batch(self, stream: str, records: Sequence[Record]) -> None:
+        """Stage ``records`` (already checked against the stream's schema) for the next commit."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make everything staged since the last commit durable, all or nothing.
+
+        The host writes a STATE message only after the commit that covers every record before it
+        returns.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release resources; anything staged but uncommitted is discarded. Called once."""
+
+
+def json_type_names(prop_schema: Mapping[str, Any]) -> tuple[str, ...]:
+    """The JSON type names a property schema allows (empty: any type)."""
+    declared = prop_schema.get("type")
+    if isinstance(declared, str):
+        return (declared,)
+    if isinstance(declared, list):
+        return tuple(t for t in declared if isinstance(t, str))
+    return ()
