@@ -7,7 +7,14 @@ the ``tap_mixpanel_engage`` group; ``docs/writing-a-sink-plugin.md`` walks throu
 
 from __future__ import annotations
 
-from tap_mixpanel_engage.sinks.contract import Record, Sink, SinkConfigError, json_type_names
+from tap_mixpanel_engage.sinks.contract import (
+    DELETED_AT_PROPERTY,
+    VERSION_PROPERTY,
+    Record,
+    Sink,
+    SinkConfigError,
+    json_type_names,
+)
 from tap_mixpanel_engage.sinks.files import (
     DirectorySink,
     check_stream_name,
@@ -17,7 +24,9 @@ from tap_mixpanel_engage.sinks.files import (
 from tap_mixpanel_engage.sinks.hookspecs import PROJECT_NAME, RegisterSink, hookimpl
 
 __all__ = [
+    "DELETED_AT_PROPERTY",
     "PROJECT_NAME",
+    "VERSION_PROPERTY",
     "DirectorySink",
     "Record",
     "RegisterSink",

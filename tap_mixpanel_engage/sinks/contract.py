@@ -16,6 +16,11 @@ from tap_mixpanel_engage.errors import SettingsError
 Record = Mapping[str, Any]
 """One Singer record: JSON-ready values (date-times as RFC 3339 strings), keys as sent."""
 
+VERSION_PROPERTY = "_sdc_table_version"
+"""The record property (integer) holding the Singer table version a row was written with."""
+DELETED_AT_PROPERTY = "_sdc_deleted_at"
+"""The record property (date-time) set instead of deleting a row when ``hard_delete`` is off."""
+
 
 class SinkConfigError(SettingsError, ValueError):
     """A sink setting is missing or invalid; the message names the setting (exit code 3)."""
@@ -74,6 +79,21 @@ class Sink(abc.ABC):
         The host writes a STATE message only after the commit that covers every record before it
         returns.
         """
+
+    def activate_version(self, stream: str, version: int, *, hard_delete: bool) -> None:
+        """Stage, for the next :meth:`commit`, the end of every older version of ``stream``.
+
+        Rows whose :data:`VERSION_PROPERTY` is null or lower than ``version`` are deleted, or
+        with ``hard_delete`` false get :data:`DELETED_AT_PROPERTY` set to the commit time (rows
+        already marked keep their time). The host calls this after the last ``write_batch`` of
+        a complete full-table sync and before the ``commit`` that covers both, so the new rows
+        and the removal of the old ones land together; a sync that fails part-way never calls
+        it. Streams that may be versioned carry both properties in their schema.
+
+        The default raises :class:`NotImplementedError`: the host then keeps the old rows and
+        says so once per stream.
+        """
+        raise NotImplementedError(f"the {self.name} sink does not apply ACTIVATE_VERSION")
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
-from tap_mixpanel_engage.errors import EngageError, one_line
+from tap_mixpanel_engage.errors import LOGGER_NAME, EngageError, one_line
 from tap_mixpanel_engage.sinks.contract import Record, Sink
 
 OnCommit = Callable[[Any], None]
@@ -22,6 +23,16 @@ Batches = Sequence[tuple[str, Sequence[Record]]]
 
 NO_STATE: Any = object()
 """Passed as ``state`` when nothing waits for a commit."""
+
+logger = logging.getLogger(LOGGER_NAME)
+
+
+class Activation(NamedTuple):
+    """An ``ACTIVATE_VERSION`` to apply with a commit (see :meth:`Sink.activate_version`)."""
+
+    stream: str
+    version: int
+    hard_delete: bool
 
 
 class SinkError(EngageError):
@@ -48,6 +59,8 @@ class SinkDriver:
         self._pending: deque[Future[int]] = deque()
         self._error: SinkError | None = None
         """The first failure, set on the writer thread; later operations are skipped."""
+        self._unversioned: set[str] = set()
+        """Streams whose ACTIVATE_VERSION the sink could not apply (warned once each)."""
         self.written = 0
         """Records in batches whose commit has been confirmed by :meth:`submit` or :meth:`drain`."""
 
@@ -62,10 +75,18 @@ class SinkDriver:
 
         self._queue(run, where)
 
-    def submit(self, batches: Batches, state: Any = NO_STATE, where: str = "") -> None:
-        """Queue one ``write_batch`` per stream and a single ``commit``, then ``on_commit(state)``.
+    def submit(
+        self,
+        batches: Batches,
+        state: Any = NO_STATE,
+        where: str = "",
+        activations: Sequence[Activation] = (),
+    ) -> None:
+        """Queue one ``write_batch`` per stream, then each activation, then a single ``commit``,
+        then ``on_commit(state)``.
 
-        With no records nothing is committed, and the state follows everything queued before it.
+        With no records and no activation nothing is committed, and the state follows
+        everything queued before it.
         """
 
         def run() -> int:
@@ -73,7 +94,9 @@ class SinkDriver:
             for stream, records in batches:
                 self._sink.write_batch(stream, records)
                 count += len(records)
-            if batches:
+            for activation in activations:
+                self._activate(activation)
+            if batches or activations:
                 self._sink.commit()
             if state is not NO_STATE and self._on_commit is not None:
                 self._on_commit(state)
@@ -111,6 +134,20 @@ class SinkDriver:
                 raise SinkError(f"closing the sink: {describe(exc)}") from exc
         finally:
             self._pool.shutdown(wait=True)
+
+    def _activate(self, activation: Activation) -> None:
+        stream, version, hard_delete = activation
+        try:
+            self._sink.activate_version(stream, version, hard_delete=hard_delete)
+        except NotImplementedError:
+            if stream not in self._unversioned:
+                self._unversioned.add(stream)
+                logger.warning(
+                    "stream %r: the %s sink does not apply ACTIVATE_VERSION; rows that are gone "
+                    "from the source stay in the destination",
+                    stream,
+                    self._sink.name,
+                )
 
     def _queue(self, operation: Callable[[], int], where: str) -> None:
         while len(self._pending) >= self._max_pending:
