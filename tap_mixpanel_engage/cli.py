@@ -25,7 +25,7 @@ from tap_mixpanel_engage.errors import (
     LOGGER_NAME,
     fail,
 )
-from tap_mixpanel_engage.settings import read_json_object
+from tap_mixpanel_engage.jsonfiles import read_json_object
 
 PROG = "mixpanel-engage"
 logger = logging.getLogger(LOGGER_NAME)

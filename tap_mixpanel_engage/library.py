@@ -29,7 +29,6 @@ from tap_mixpanel_engage.engage.state import (
     Position,
     finish_bookmark,
     starting_value,
-    utc_now,
 )
 from tap_mixpanel_engage.errors import SettingsError
 from tap_mixpanel_engage.settings import EngageSettings
@@ -86,7 +85,6 @@ class _Run:
         raw_properties: bool = False,
     ) -> None:
         self.settings = settings
-        self.signpost = utc_now()
         self.state = _unwrap_state(state)
         bookmarks = self.state.setdefault("bookmarks", {})
         if not isinstance(bookmarks, dict):
@@ -101,6 +99,8 @@ class _Run:
         self.export = Export(
             settings, self.query, resume=self.resume, raw_properties=raw_properties
         )
+        self.signpost = self.export.signpost
+        """When the run that began the export started (carried in STATE across resumes)."""
         self.progress = self.export.progress
         markers = stream_state.get("progress_markers")
         self.max_seen: str | None = None

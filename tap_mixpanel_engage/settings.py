@@ -1,112 +1,28 @@
-"""The tap's settings: declared once (:data:`CONFIG_SCHEMA`), checked once (``EngageSettings``).
+"""The tap's settings, checked once into :class:`EngageSettings`.
 
-The schema is plain JSON Schema, so the head start can read it before the Singer SDK is imported;
-the tap hands it to the SDK for ``--about``, Meltano and the README table, and
-:meth:`EngageSettings.from_config` takes every type, default and bound from it. What a schema
+They are declared once, in :mod:`tap_mixpanel_engage.config_schema`;
+:meth:`EngageSettings.from_config` takes every type, default and bound from there. What a schema
 cannot say clearly (exactly one credential style, the region's host, digit strings for ids) is
 checked here, with messages that name the setting and never quote a secret.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from decimal import Decimal
+from ipaddress import ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
+from tap_mixpanel_engage.config_schema import CONFIG_SCHEMA, ENGAGE_PATH, REGION_HOSTS
 from tap_mixpanel_engage.engage.dates import parse_start_date
 from tap_mixpanel_engage.errors import LOGGER_NAME, SettingsError
 
-REGION_HOSTS = {
-    "us": "https://mixpanel.com",
-    "eu": "https://eu.mixpanel.com",
-    "in": "https://in.mixpanel.com",
-}
-ENGAGE_PATH = "/api/query/engage"
-MAX_WORKERS = 5
-"""Mixpanel runs at most five queries at once per project."""
-
 logger = logging.getLogger(LOGGER_NAME)
-
-
-def _setting(kind: str, description: str, **keywords: Any) -> dict[str, Any]:
-    """One property of the schema, in the shape ``singer_sdk.typing`` gives it."""
-    prop: dict[str, Any] = {"type": [kind, "null"]}
-    if kind == "array":
-        prop["items"] = {"type": ["string"]}
-    if keywords.pop("secret", False):
-        keywords.update(secret=True, writeOnly=True)
-    return {**prop, **keywords, "description": description}
-
-
-CONFIG_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "project_id": _setting("integer", "Mixpanel project id (required with a service account)."),
-        "username": _setting("string", "Service account username."),
-        "secret": _setting("string", "Service account secret.", secret=True),
-        "api_secret": _setting(
-            "string",
-            "Legacy project API secret (deprecated by Mixpanel; use a service account).",
-            secret=True,
-        ),
-        "workspace_id": _setting(
-            "integer", "Workspace (data view) id, for projects with data views."
-        ),
-        "region": _setting(
-            "string",
-            "Data residency of the project: us, eu or in.",
-            default="us",
-            enum=list(REGION_HOSTS),
-        ),
-        "api_url": _setting(
-            "string",
-            "Base URL override, e.g. http://127.0.0.1:8080 (/api/query/engage is added).",
-        ),
-        "where": _setting("string", 'Segmentation expression, e.g. properties["plan"] == "pro".'),
-        "output_properties": _setting(
-            "array", "Only these profile properties are returned (smaller, faster pages)."
-        ),
-        "filter_by_cohort": _setting("integer", "Only profiles in this cohort id."),
-        "include_all_users": _setting(
-            "boolean", "With filter_by_cohort: include cohort members without a profile."
-        ),
-        "start_date": _setting(
-            "string",
-            "Only profiles seen ($last_seen) at or after this date-time.",
-            format="date-time",
-        ),
-        "max_workers": _setting(
-            "integer",
-            "Pages fetched at once, 1 to 5 (Mixpanel allows 5 concurrent queries).",
-            minimum=1,
-            maximum=MAX_WORKERS,
-            default=MAX_WORKERS,
-        ),
-        "page_size": _setting(
-            "integer",
-            "Profiles per page; sent to the API only when set (API default 1000).",
-            minimum=1,
-        ),
-        "max_requests_per_hour": _setting(
-            "integer",
-            "Never send more queries than this in any rolling hour (waits instead).",
-            minimum=1,
-        ),
-        "request_timeout": _setting(
-            "number", "Seconds to wait for one response before retrying.", default=300
-        ),
-        "user_agent": _setting(
-            "string", "User-Agent header for API requests.", default="tap-mixpanel-engage"
-        ),
-    },
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-}
 _PROPERTIES: dict[str, dict[str, Any]] = CONFIG_SCHEMA["properties"]
-INTEGER_SETTINGS = tuple(n for n, p in _PROPERTIES.items() if "integer" in p["type"])
-"""Settings that take a whole number (a string of digits is accepted too)."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +31,8 @@ class EngageSettings:
 
     project_id: int | None
     username: str | None
-    secret: str | None
-    api_secret: str | None
+    secret: str | None = field(repr=False)
+    api_secret: str | None = field(repr=False)
     workspace_id: int | None
     region: str
     api_url: str
@@ -129,6 +45,10 @@ class EngageSettings:
     page_size: int | None
     max_requests_per_hour: int | None
     request_timeout: float
+    max_rate_limit_wait: float
+    max_outage_wait: float
+    session_idle_gap: float
+    rate_limit_window: float
     user_agent: str
 
     @property
@@ -184,6 +104,12 @@ class EngageSettings:
         api_url = value.string("api_url") or REGION_HOSTS[region]
         if not api_url.startswith(("http://", "https://")):
             raise SettingsError(f"`api_url` must start with http:// or https://, got {api_url!r}")
+        if api_url.startswith("http://") and not _is_loopback(api_url):
+            logger.warning(
+                "`api_url` %s is plain http:// to a host that is not this machine: the "
+                "credentials travel unencrypted; use https://",
+                api_url,
+            )
         props = config.get("output_properties")
         if props is not None and (
             not isinstance(props, list | tuple) or not all(isinstance(p, str) for p in props)
@@ -212,8 +138,22 @@ class EngageSettings:
             page_size=value.integer("page_size"),
             max_requests_per_hour=value.integer("max_requests_per_hour"),
             request_timeout=value.number("request_timeout"),
+            max_rate_limit_wait=value.number("max_rate_limit_wait"),
+            max_outage_wait=value.number("max_outage_wait"),
+            session_idle_gap=value.number("session_idle_gap"),
+            rate_limit_window=value.number("rate_limit_window"),
             user_agent=user_agent,
         )
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class _Reader:
@@ -239,9 +179,11 @@ class _Reader:
         return value
 
     def number(self, name: str) -> float:
-        value = self._raw(name)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        value = self._raw(name)  # the Singer SDK reads JSON numbers with a fraction as Decimal
+        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             raise SettingsError(f"`{name}` must be a positive number, got {value!r}")
+        if not math.isfinite(value) or value <= 0:
+            raise SettingsError(f"`{name}` must be a positive number, got {value}")
         return float(value)
 
     def _check_bounds(self, name: str, value: int) -> None:
@@ -267,24 +209,3 @@ def whole_number(value: Any, name: str) -> int | None:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return int(value)
     raise SettingsError(f"`{name}` must be a whole number, got {value!r}")
-
-
-def read_json_object(path: str | Path, option: str) -> dict[str, Any]:
-    """Read the JSON object in the file an option names (``--config``, ``--state``...).
-
-    Raises:
-        SettingsError: the file is missing, unreadable, not JSON or not an object; json's
-            messages give only a position, never the text, so no secret can leak.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{option} file not found: {path}") from None
-    except OSError as exc:
-        raise SettingsError(f"{option} file {path} cannot be read: {exc.strerror}") from None
-    except ValueError as exc:
-        raise SettingsError(f"{option} file {path} is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise SettingsError(f"{option} file {path} must hold a JSON object")
-    return data

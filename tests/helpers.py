@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,3 +68,19 @@ def run_tap(
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     messages = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return TapRun(proc.returncode, proc.stdout, proc.stderr, messages)
+
+
+class StepClock:
+    """A clock for one thread: ``sleep`` moves time forward at once and records the wait."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.time = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float, cancelled: threading.Event) -> bool:
+        self.sleeps.append(seconds)
+        self.time += max(seconds, 0.0)
+        return cancelled.is_set()

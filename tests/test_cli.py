@@ -227,7 +227,7 @@ def test_ctrl_c_exits_130_and_the_state_file_resumes_the_rest(
     fake_api: StartAPI, tmp_path: Path
 ) -> None:
     api = fake_api(profiles=20_000, latency=0.05, secret=SECRET)
-    config = write_config(tmp_path, tap_config(api, max_workers=1))
+    config = write_config(tmp_path, tap_config(api, max_workers=1, page_size=1000))
     state, db = tmp_path / "state.json", tmp_path / "p.duckdb"
     command = [CLI, "sync", "--config", str(config), "--path", str(db), "--state", str(state)]
     with subprocess.Popen(

@@ -93,7 +93,7 @@ def test_anything_else_is_not_a_whole_number(value: object) -> None:
 
 
 def test_defaults_and_bounds_come_from_the_schema() -> None:
-    from tap_mixpanel_engage.settings import CONFIG_SCHEMA
+    from tap_mixpanel_engage.config_schema import CONFIG_SCHEMA
 
     props = CONFIG_SCHEMA["properties"]
     s = EngageSettings.from_config(SERVICE)
@@ -104,3 +104,14 @@ def test_defaults_and_bounds_come_from_the_schema() -> None:
     high = props["max_workers"]["maximum"]
     with pytest.raises(SettingsError, match=f"between 1 and {high}, got {high + 1}"):
         EngageSettings.from_config({**SERVICE, "max_workers": high + 1})
+
+
+def test_numbers_with_a_fraction_work_as_the_sdk_reads_them() -> None:
+    from decimal import Decimal
+
+    s = EngageSettings.from_config(
+        {**SERVICE, "request_timeout": Decimal("2.5"), "max_outage_wait": 0.5}
+    )
+    assert (s.request_timeout, s.max_outage_wait) == (2.5, 0.5)
+    with pytest.raises(SettingsError, match="`request_timeout` must be a positive number"):
+        EngageSettings.from_config({**SERVICE, "request_timeout": Decimal("NaN")})

@@ -1,59 +1,39 @@
-"""One Engage query over HTTP: auth, request building, retries and error mapping.
+"""One Engage query over HTTP: auth, request building, retries, rate limits and error mapping.
 
 Worker threads call :meth:`EngageClient.fetch`; each thread gets its own ``requests.Session``
 (sessions are not documented as thread-safe). Every wait is logged with its reason, its length
-and its page, and counted in :class:`ExportStats`.
+and its page, counted in :class:`ExportStats`, and taken on the export's clock. Retries give up on
+time, not on tries: rate limits are waited out for up to ``max_rate_limit_wait`` seconds per page,
+other failures for up to ``max_outage_wait`` (an outage of several minutes is survived).
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
-import random
 import threading
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import requests
-import urllib3
 
-from tap_mixpanel_engage.engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
+from tap_mixpanel_engage.engage.clock import REAL_CLOCK, Clock
+from tap_mixpanel_engage.engage.http import abort_in_flight, abortable_session
+from tap_mixpanel_engage.engage.pacing import AdaptiveLimit, Cancelled, HourlyBudget, PacingPolicy
 from tap_mixpanel_engage.engage.progress import ExportStats
 from tap_mixpanel_engage.engage.records import Page, shape_page
-from tap_mixpanel_engage.engage.responses import client_error, error_text, retry_after_seconds
+from tap_mixpanel_engage.engage.responses import (
+    RateLimit,
+    client_error,
+    error_text,
+    retry_after_seconds,
+)
+from tap_mixpanel_engage.engage.retries import TRANSIENT, RetryPolicy, rate_limit_pause
 from tap_mixpanel_engage.errors import LOGGER_NAME, APIError
 from tap_mixpanel_engage.settings import EngageSettings
 
 logger = logging.getLogger(LOGGER_NAME)
 
-_TRANSIENT = (
-    requests.exceptions.ConnectionError,
-    requests.exceptions.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-    urllib3.exceptions.HTTPError,  # raised by raw reads: truncated bodies, read timeouts
-    http.client.HTTPException,
-    ConnectionError,
-)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how long to retry; tests shorten the waits."""
-
-    max_tries: int = 8
-    """Tries for 5xx, timeouts, dropped connections and unparseable bodies."""
-    max_rate_limited: int = 30
-    """Tries for HTTP 429 answers (rate limits clear by themselves, given time)."""
-    backoff_base: float = 0.5
-    backoff_cap: float = 60.0
-    max_retry_after: float = 3600.0
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter: between half and all of ``base * 2**(attempt-1)``."""
-        ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
-        return float(ceiling * random.uniform(0.5, 1.0))
+CONNECT_TIMEOUT = 30.0
+"""Seconds to open a connection; ``request_timeout`` bounds the wait for the answer."""
 
 
 class EngageClient:
@@ -65,20 +45,28 @@ class EngageClient:
         *,
         cancelled: threading.Event,
         stats: ExportStats,
-        limit: AdaptiveLimit,
-        budget: RollingWindowBudget | None = None,
+        limit: AdaptiveLimit | None = None,
+        budget: HourlyBudget | None = None,
         policy: RetryPolicy | None = None,
+        clock: Clock = REAL_CLOCK,
+        pacing: PacingPolicy | None = None,
         raw_properties: bool = False,
     ) -> None:
         self.settings = settings
         self.raw_properties = raw_properties
         self.cancelled = cancelled
         self.stats = stats
-        self.limit = limit
-        self.budget = budget
+        pacing = pacing or PacingPolicy(settings.rate_limit_window, settings.session_idle_gap)
+        self.budget = budget or HourlyBudget(clock, pacing, settings.max_requests_per_hour)
+        self.limit = limit or AdaptiveLimit(
+            settings.max_workers, clock=clock, idle_gap=lambda: self.budget.policy.idle_gap
+        )
         self.policy = policy or RetryPolicy()
+        self.clock = clock
+        self.last_answer: float | None = None
+        """When the API last answered a page (clock time): how long a session sat unused."""
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions: dict[int, requests.Session] = {}
         self._sessions_lock = threading.Lock()
         if settings.uses_service_account:
             self._auth = (settings.username or "", settings.secret or "")
@@ -93,20 +81,28 @@ class EngageClient:
     def _session(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
-            session = requests.Session()
+            session = abortable_session()
             session.auth = self._auth
             session.headers["User-Agent"] = self.settings.user_agent
             self._local.session = session
             with self._sessions_lock:
-                self._sessions.append(session)
+                self._sessions[threading.get_ident()] = session
         return session
 
-    def close(self) -> None:
-        """Close every thread's HTTP session."""
+    def abort(self) -> None:
+        """Abort every request in flight: blocked reads return at once (and are not retried
+        once the caller's ``cancelled`` is set)."""
         with self._sessions_lock:
-            for session in self._sessions:
-                session.close()
-            self._sessions.clear()
+            threads = list(self._sessions)
+        abort_in_flight(threads)
+
+    def close(self) -> None:
+        """Abort every request in flight and close every thread's HTTP session."""
+        self.abort()
+        with self._sessions_lock:
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            session.close()
 
     def fetch(
         self, body: Mapping[str, str], page: int, cancelled: threading.Event | None = None
@@ -122,18 +118,23 @@ class EngageClient:
             Cancelled: the export closed meanwhile.
         """
         stop = cancelled if cancelled is not None else self.cancelled
-        transient = rate_limited = 0
+        failures = limited = 0
+        first_failure: float | None = None
+        limited_wait = 0.0
         while True:
-            self._pace(page, stop)
+            limited_wait += self._pace(page, stop)
             self.limit.acquire(stop)
-            ok = limited = False
+            ok = False
+            rate_limit: RateLimit | None = None
             retry_after: float | None = None
             try:
                 with self.stats.lock:
                     self.stats.requests += 1
                 try:
                     response, content = self._send(body)
-                except _TRANSIENT as exc:
+                except TRANSIENT as exc:
+                    if stop.is_set():
+                        raise Cancelled from None
                     reason = f"{type(exc).__name__} (connection dropped or timed out)"
                 else:
                     status = response.status_code
@@ -141,35 +142,39 @@ class EngageClient:
                         decoded = shape_page(content, page, raw_properties=self.raw_properties)
                         if decoded is not None:
                             ok = True
+                            self.last_answer = self.clock.now()
                             return decoded
                         reason = "unparseable response body"
                     elif status == 429:
-                        limited = True
-                        reason, retry_after = self._rate_limited(response, content, page)
+                        reason, rate_limit, retry_after = self._rate_limited(
+                            response, content, page
+                        )
                     elif status >= 500:
                         reason = f"HTTP {status}: {error_text(response, content)}"
                     else:
                         raise client_error(response, content, page, self.settings)
             finally:
                 self.limit.release(success=ok)
-            if limited:
-                rate_limited += 1
-                if rate_limited >= self.policy.max_rate_limited:
-                    raise APIError(
-                        f"page {page}: still rate limited after {rate_limited} tries ({reason})",
-                        status=429,
-                        page=page,
-                    )
-                wait = retry_after if retry_after is not None else self.policy.backoff(rate_limited)
-                self._wait(wait, page, reason, stop, rate_limit=True)
-            else:
-                transient += 1
-                if transient >= self.policy.max_tries:
-                    raise APIError(
-                        f"page {page}: gave up after {transient} tries; last error: {reason}",
-                        page=page,
-                    )
-                self._wait(self.policy.backoff(transient), page, reason, stop, rate_limit=False)
+            if rate_limit is not None:
+                limited += 1
+                limited_wait += self._wait_rate_limited(
+                    page, reason, rate_limit, retry_after, limited, limited_wait, stop
+                )
+                continue
+            now = self.clock.now()
+            first_failure = now if first_failure is None else first_failure
+            failures += 1
+            if failures >= self.policy.min_tries and now - first_failure >= self._max_outage:
+                raise APIError(
+                    f"page {page}: gave up after {failures} tries in "
+                    f"{now - first_failure:.0f}s (`max_outage_wait`); last error: {reason}",
+                    page=page,
+                )
+            self._wait(self.policy.backoff(failures), page, reason, stop, rate_limit=False)
+
+    @property
+    def _max_outage(self) -> float:
+        return self.settings.max_outage_wait
 
     def _send(self, body: Mapping[str, str]) -> tuple[requests.Response, bytes]:
         """POST the query and read the whole body in one call.
@@ -182,36 +187,42 @@ class EngageClient:
             self.settings.engage_url,
             params=self._query_params,
             data=body,
-            timeout=self.settings.request_timeout,
+            timeout=(
+                min(CONNECT_TIMEOUT, self.settings.request_timeout),
+                self.settings.request_timeout,
+            ),
             stream=True,
         )
         with response:
             content = response.raw.read(decode_content=True)
         return response, content
 
-    def _pace(self, page: int, cancelled: threading.Event) -> None:
-        if self.budget is None:
-            return
+    def _pace(self, page: int, cancelled: threading.Event) -> float:
+        """Wait for the hourly budget; return the seconds waited."""
 
         def log_wait(seconds: float) -> None:
             logger.info(
-                "page %d: waiting %.1fs to stay within max_requests_per_hour=%d",
+                "page %d: waiting %.1fs to stay within %d queries per rolling %.0fs",
                 page,
                 seconds,
-                self.budget.limit if self.budget else 0,
+                self.budget.limit or 0,
+                self.budget.policy.window,
             )
 
         waited = self.budget.acquire(cancelled, on_wait=log_wait)
         if waited:
             self.stats.add_wait(waited, rate_limit=True)
+        return waited
 
     def _rate_limited(
         self, response: requests.Response, content: bytes, page: int
-    ) -> tuple[str, float | None]:
+    ) -> tuple[str, RateLimit, float | None]:
         text = error_text(response, content)
+        limit = RateLimit.from_text(text)
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
         with self.stats.lock:
             self.stats.rate_limited += 1
-        if "concurrent" in text.lower():
+        if limit.concurrency:
             new_limit = self.limit.shrink()
             logger.warning(
                 "page %d: the API says too many queries run at once (other clients share the "
@@ -219,10 +230,50 @@ class EngageClient:
                 page,
                 new_limit,
             )
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-        if retry_after is not None:
-            retry_after = min(retry_after, self.policy.max_retry_after)
-        return f"HTTP 429: {text}", retry_after
+        if limit.hourly:
+            self.budget.hit_limit(limit.hour_used, limit.hour_budget, retry_after)
+            plan = self.budget.plan()
+            logger.warning(
+                "page %d: the hourly query budget is spent (%s); pacing the remaining queries%s",
+                page,
+                text,
+                f": {plan[0]} free now, the next slot frees in {plan[1]:.0f}s" if plan else "",
+            )
+        return f"HTTP 429: {text}", limit, retry_after
+
+    def _wait_rate_limited(
+        self,
+        page: int,
+        reason: str,
+        limit: RateLimit,
+        retry_after: float | None,
+        tries: int,
+        waited: float,
+        stop: threading.Event,
+    ) -> float:
+        """Wait after a 429 (Retry-After, bounded, never 0 twice); return the seconds waited.
+
+        The hourly limit is waited out by the budget on the next try, so only a short pause is
+        taken here unless ``Retry-After`` asks for longer.
+
+        Raises:
+            APIError: this page has waited ``max_rate_limit_wait`` seconds for rate limits.
+        """
+        allowance = self.settings.max_rate_limit_wait - waited
+        if allowance <= 0:
+            raise APIError(
+                f"page {page}: still rate limited after waiting {waited:.0f}s "
+                f"(`max_rate_limit_wait`); the hourly budget is the problem: raise `page_size` "
+                f"(fewer queries) or set `max_requests_per_hour`; last answer: {reason}",
+                status=429,
+                page=page,
+            )
+        longest = min(self.budget.policy.window, allowance)
+        seconds = rate_limit_pause(
+            limit, retry_after, tries, self.policy, budget_known=self.budget.known, longest=longest
+        )
+        self._wait(seconds, page, reason, stop, rate_limit=True)
+        return seconds
 
     def _wait(
         self,
@@ -236,9 +287,9 @@ class EngageClient:
         with self.stats.lock:
             self.stats.retries += 1
         logger.warning("page %d: %s; retrying in %.2fs", page, reason, seconds)
-        started = time.monotonic()
-        interrupted = cancelled.wait(seconds)
-        self.stats.add_wait(time.monotonic() - started, rate_limit=rate_limit)
+        started = self.clock.now()
+        interrupted = self.clock.sleep(seconds, cancelled)
+        self.stats.add_wait(self.clock.now() - started, rate_limit=rate_limit)
         if interrupted:
             raise Cancelled
 

@@ -1,9 +1,8 @@
 """One profile export: page 0, then the other pages through the ordered window, with recovery.
 
-This is the engine shared by the Singer stream and the Python API. It yields pages in order on
-the calling thread; worker threads only send, parse and shape records. It owns the session
-lifecycle: resuming from a saved position, and opening a new session when the API lets one
-expire.
+The engine shared by the Singer stream and the Python API: pages are yielded in order on the
+calling thread, workers only send, parse and shape. It owns the sessions: the page size, resuming
+a saved position, and new sessions lined up with what was emitted (``realign``) after expiry.
 """
 
 from __future__ import annotations
@@ -14,23 +13,25 @@ import threading
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any
 
 from tap_mixpanel_engage.engage.client import EngageClient, RetryPolicy
-from tap_mixpanel_engage.engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
+from tap_mixpanel_engage.engage.clock import REAL_CLOCK, Clock
+from tap_mixpanel_engage.engage.pacing import DEFAULT_HOURLY_BUDGET, Cancelled, PacingPolicy
+from tap_mixpanel_engage.engage.page_size import ShortPageGuard, budget_warning, settle
 from tap_mixpanel_engage.engage.progress import ExportStats, ProgressLog
 from tap_mixpanel_engage.engage.query import Query
+from tap_mixpanel_engage.engage.realign import Emitted, line_up
 from tap_mixpanel_engage.engage.records import Page
-from tap_mixpanel_engage.engage.state import Position
-from tap_mixpanel_engage.engage.window import OrderedWindow
+from tap_mixpanel_engage.engage.state import Position, utc_now
+from tap_mixpanel_engage.engage.window import OrderedWindow, in_background
 from tap_mixpanel_engage.errors import LOGGER_NAME, APIError, SessionExpired
 from tap_mixpanel_engage.settings import EngageSettings
 
 logger = logging.getLogger(LOGGER_NAME)
 
-MAX_SESSION_RESTARTS = 20
-QUERIES_PER_HOUR = 60
-"""Mixpanel's documented per-project budget, used for the planning warning when none is set."""
+MAX_SESSION_RESTARTS = 50
+WINDOW_BYTES = 48 << 20
+"""Response bytes the window may hold at once (pages in flight and waiting for an earlier one)."""
 
 
 class Export:
@@ -44,41 +45,51 @@ class Export:
         resume: Position | None = None,
         policy: RetryPolicy | None = None,
         raw_properties: bool = False,
+        clock: Clock = REAL_CLOCK,
+        pacing: PacingPolicy | None = None,
+        window_bytes: int = WINDOW_BYTES,
     ) -> None:
         """``raw_properties``: leave each record's ``properties`` as the API's JSON text
         (:func:`tap_mixpanel_engage.engage.records.shape_page`)."""
         self.settings = settings
         self.query = query
+        self.raw_properties = raw_properties
         self.resume = resume if resume and resume.fingerprint == query.fingerprint else None
         if resume and self.resume is None:
             logger.info("saved progress belongs to another query; starting a fresh export")
+        self.signpost = self.resume.signpost if self.resume and self.resume.signpost else utc_now()
+        """When the run that began this export started: its bookmark never passes this."""
+        self.clock = clock
+        self.window_bytes = window_bytes
         self.stats = ExportStats()
         self.progress = ProgressLog(self.stats)
         """Consumers record each page they finish here; waits for slow pages log through it."""
         self.cancelled = threading.Event()
-        self.limit = AdaptiveLimit(settings.max_workers)
-        budget = None
-        if settings.max_requests_per_hour:
-            budget = RollingWindowBudget(settings.max_requests_per_hour, 3600.0)
         self.client = EngageClient(
             settings,
             cancelled=self.cancelled,
             stats=self.stats,
-            limit=self.limit,
-            budget=budget,
             policy=policy,
+            clock=clock,
+            pacing=pacing,
             raw_properties=raw_properties,
         )
+        self.budget, self.limit = self.client.budget, self.client.limit
+        self.budget.remaining = self._queries_left
         self.position: Position | None = None
         self.pages_total: int | None = None
         """Pages the current session has, once page 0 (or the saved position) told."""
+        self.page_size: int | None = settings.page_size
+        """The page size asked for: the setting, or the one the export chose."""
         self._first_page: Future[Page] | None = None
-        self._last_ids: tuple[str, str, int] | None = None
-        """First id, last id and size of the last page handed out, to line a new session up."""
+        self._emitted = Emitted(-1, None, -1, None)
+        self._next = 0
+        self._short_pages = ShortPageGuard()
+        self._session_id: str | None = None
 
-    def answers(self, settings: EngageSettings, query: Query) -> bool:
-        """True when this export runs exactly this query with these settings."""
-        return self.settings == settings and self.query == query
+    def answers(self, settings: EngageSettings, query: Query, *, raw_properties: bool) -> bool:
+        """True when this export runs exactly this query, with these settings and records."""
+        return (settings, query, raw_properties) == (self.settings, self.query, self.raw_properties)
 
     def prefetch_first_page(self) -> None:
         """Ask for page 0 now, on a thread of its own; :meth:`pages` starts from its answer.
@@ -87,19 +98,10 @@ class Export:
         """
         if self.resume is not None or self._first_page is not None:
             raise RuntimeError("page 0 can be prefetched once, and not when resuming")
-        future: Future[Page] = Future()
-
-        def fetch() -> None:
-            try:
-                future.set_result(self._fetch_here(None, 0))
-            except BaseException as exc:  # handed to the consumer, raised on its thread
-                future.set_exception(exc)
-
-        self._first_page = future
-        threading.Thread(target=fetch, name="engage-page-0", daemon=True).start()
+        self._first_page = in_background(lambda: self._fetch_here(None, 0), "engage-page-0")
 
     def close(self) -> None:
-        """Cancel outstanding requests and close the HTTP sessions (an unused export, too)."""
+        """Cancel outstanding requests (aborting those in flight) and close the HTTP sessions."""
         self.cancelled.set()
         self.client.close()
 
@@ -110,12 +112,13 @@ class Export:
         finally:
             self.close()
 
-    def _heartbeat(self) -> None:
-        self.progress.heartbeat(self.pages_total)
+    def _queries_left(self) -> int:
+        pages = self.pages_total
+        return DEFAULT_HOURLY_BUDGET if pages is None else max(pages - self._next, 1)
 
     def _fetch_here(self, session_id: str | None, page: int) -> Page:
         """One page on the calling thread (page 0, a resume probe, an alignment check)."""
-        return self.client.fetch(self.query.body(page, session_id), page)
+        return self.client.fetch(self.query.body(page, session_id, self.page_size), page)
 
     def _pages(self) -> Iterator[Page]:
         saved = self.resume
@@ -123,16 +126,16 @@ class Export:
             logger.info("saved progress says the export had finished; nothing left to fetch")
             self.position, self.pages_total = saved, saved.pages
             return
-        head = self._resume_probe()
-        if head is None:
-            head = self._open_session()
-            if self.position is None:
-                yield self._handout(head)
-                yield from self._sequential(head)
-                return
-        next_page = head.number
+        step: tuple[int, Page | None] | None
+        step = self._resume(saved) if saved is not None else (0, self._open_session())
         restarts = 0
-        while self.position is not None and (head is not None or next_page < self.position.pages):
+        while step is not None:
+            next_page, head = step
+            if self.position is None:  # no total: the documented stop rule
+                step = yield from self._sequential(next_page, head)
+                continue
+            if head is None and next_page >= self.position.pages:
+                return
             # The window starts before ``head`` is handed out: while the consumer works through
             # it, the next pages are already in flight.
             window = self._start_window(self.position.session_id, next_page + (head is not None))
@@ -140,88 +143,100 @@ class Export:
                 with window:
                     if head is not None:
                         yield self._handout(head)
-                        next_page, head = head.number + 1, None
                     for _, page in window:
                         yield self._handout(page)
-                        next_page = page.number + 1
+                step = None
             except SessionExpired as exc:
-                expired: SessionExpired | None = exc
-                while expired is not None:  # the new session may expire before it is used
-                    restarts += 1
-                    self._count_restart(expired, restarts)
-                    try:
-                        next_page, head = yield from self._reopen(next_page)
-                        expired = None
-                    except SessionExpired as again:
-                        expired = again
+                restarts += 1
+                step = self._recover(exc, restarts)
 
-    def _count_restart(self, exc: SessionExpired, restarts: int) -> None:
-        with self.stats.lock:
-            self.stats.session_restarts += 1
-        if restarts > MAX_SESSION_RESTARTS:
-            raise APIError(
-                f"page {exc.page}: the query session kept expiring "
-                f"({restarts} new sessions); lower `page_size` or check the API status",
-                page=exc.page,
-            ) from exc
-        logger.warning("page %d: %s; opening a new session", exc.page, exc)
-
-    def _resume_probe(self) -> Page | None:
-        """Fetch the page after the saved position; None when there is nothing to resume.
-
-        The saved session may have expired: then the export starts over from page 0.
-        """
-        saved = self.resume
-        if saved is None:
-            return None
-        self.position = saved
-        self.pages_total = saved.pages
-        logger.info(
-            "resuming session at page %d of %d (pages 0..%d were already emitted)",
-            saved.page + 1,
-            saved.pages,
-            saved.page,
-        )
+    def _resume(self, saved: Position) -> tuple[int, Page | None]:
+        """Continue the saved session, or line a new one up with what was emitted."""
+        self.position, self.pages_total, self.page_size = saved, saved.pages, saved.page_size
+        end = (saved.page + 1) * saved.page_size - 1
+        self._emitted = Emitted(saved.page, saved.last_id, end, saved.total)
+        self._set_page(saved.page)
+        self._session_id = saved.session_id
+        logger.info("resuming session at page %d of %d", saved.page + 1, saved.pages)
         try:
-            return self._fetch_here(saved.session_id, saved.page + 1)
-        except SessionExpired:
-            logger.warning("the saved session has expired; starting the export over")
-            self.position = None
-            self.pages_total = None
-            return None
+            return saved.page + 1, self._fetch_here(saved.session_id, saved.page + 1)
+        except SessionExpired as exc:
+            logger.warning("the saved session has expired; opening a new one")
+            return self._recover(exc, 1)
 
-    def _open_session(self) -> Page:
+    def _recover(self, exc: SessionExpired, restarts: int) -> tuple[int, Page | None]:
+        """A new session after expiry; return the page to continue from and a head page."""
+        while True:
+            with self.stats.lock:
+                self.stats.session_restarts += 1
+            if restarts > MAX_SESSION_RESTARTS:
+                raise APIError(
+                    f"page {exc.page}: the query session kept expiring ({restarts} new sessions); "
+                    "check the API status, or raise `page_size` so fewer queries are needed",
+                    page=exc.page,
+                ) from exc
+            logger.warning("page %d: %s; opening a new session", exc.page, exc)
+            if self.client.last_answer is not None:
+                self.budget.session_died_after(self.clock.now() - self.client.last_answer)
+            try:
+                return self._realign()
+            except SessionExpired as again:  # the new session may expire before it is used
+                exc, restarts = again, restarts + 1
+
+    def _realign(self) -> tuple[int, Page | None]:
+        emitted = self._emitted
+        first = self._open_session(reopen=True)
+        size = self.page_size or first.page_size or len(first.records) or 1
+        session_id = first.session_id
+        found = line_up(emitted, first, size, lambda n: self._fetch_here(session_id, n))
+        if found is not None:
+            self._set_page(found[0] - 1)
+            return found
+        if emitted.page >= 0:
+            logger.warning(
+                "the new session does not line up with the %d pages emitted; fetching every page "
+                "again (duplicates, which the targets upsert; no profile is lost)",
+                emitted.page + 1,
+            )
+        self._set_page(-1)
+        return 0, first
+
+    def _set_page(self, number: int) -> None:
+        if self.position is not None:
+            self.position = replace(self.position, page=number)
+        self._next = number + 1
+
+    def _open_session(self, *, reopen: bool = False) -> Page:
+        """Page 0 of a new session, at the page size the export settles on."""
         prefetched, self._first_page = self._first_page, None
         first = prefetched.result() if prefetched is not None else self._fetch_here(None, 0)
-        if first.total is not None and first.session_id and first.page_size:
-            pages = max(1, math.ceil(first.total / first.page_size))
-            self.position = Position(
-                fingerprint=self.query.fingerprint,
-                session_id=first.session_id,
-                page=0,
-                pages=pages,
-                page_size=first.page_size,
-                total=first.total,
-            )
-            self.pages_total = pages
-            self._warn_about_budget(pages)
-        else:
-            logger.warning("page 0 carried no total; paging sequentially until a short page")
-        return first
+        if first.total is not None and first.session_id and first.page_size and not reopen:
 
-    def _warn_about_budget(self, pages: int) -> None:
-        budget = self.settings.max_requests_per_hour
-        limit = budget or QUERIES_PER_HOUR
-        if pages > limit:
-            logger.warning(
-                "this export plans %d queries, more than %s per hour%s",
-                pages,
-                limit,
-                " (max_requests_per_hour): waits will keep it within the budget"
-                if budget
-                else " (Mixpanel's documented budget): expect HTTP 429s and waits, or set "
-                "`max_requests_per_hour`",
-            )
+            def reopen_with(size: int) -> Page:
+                self.page_size = size
+                return self._fetch_here(None, 0)
+
+            workers = self.settings.max_workers
+            first, self.page_size = settle(first, self.page_size, workers, reopen_with)
+        self._session_id = first.session_id
+        if first.total is None or not first.session_id or not first.page_size:
+            self.position = self.pages_total = None
+            if not reopen:
+                logger.warning("page 0 carried no total; paging sequentially until a short page")
+            return first
+        self.page_size = self.page_size or first.page_size
+        pages = max(1, math.ceil(first.total / first.page_size))
+        self.position = Position(
+            self.query.fingerprint, first.session_id, -1, pages, first.page_size, first.total
+        )
+        self.position = replace(
+            self.position, last_id=self._emitted.last_id, signpost=self.signpost
+        )
+        self.pages_total = pages
+        warning = budget_warning(pages, first.total, self.settings.max_requests_per_hour)
+        if warning and not reopen:
+            logger.warning("%s", warning)
+        return first
 
     def _start_window(self, session_id: str, start: int) -> OrderedWindow[Page]:
         """Start fetching pages ``start``.. of the session (up to the window's bound)."""
@@ -229,61 +244,57 @@ class Export:
         # Each window has its own cancel event: a window that ends on an error (an expired
         # session) must not cancel the export that goes on with a new session.
         window_closed = threading.Event()
+        page_size = self.page_size
 
         def fetch(page: int) -> Page:
             if self.cancelled.is_set():
                 raise Cancelled
-            return self.client.fetch(self.query.body(page, session_id), page, window_closed)
+            return self.client.fetch(
+                self.query.body(page, session_id, page_size), page, window_closed
+            )
 
         return OrderedWindow(
             fetch,
             range(start, self.position.pages),
             max_workers=self.settings.max_workers,
             cancelled=window_closed,
-            on_idle=self._heartbeat,
+            on_idle=lambda: self.progress.heartbeat(self.pages_total),
+            on_cancel=self.client.abort,
+            weigh=lambda page: page.nbytes,
+            max_bytes=self.window_bytes,
         )
-
-    def _reopen(self, next_page: int) -> Generator[Page, None, tuple[int, Page | None]]:
-        """Open a new session after expiry; return the page to continue from and a head page.
-
-        When the new session still starts with the pages already emitted (same total, same
-        last page), the export continues where it stopped. Otherwise profiles may have moved
-        between pages, so every page is fetched again from the new page 0 (the head):
-        duplicates are allowed, losses are not.
-        """
-        old = self.position
-        first = self._open_session()
-        new = self.position
-        if old is not None and new is not None and next_page > 0 and new.total == old.total:
-            aligned = first if next_page == 1 else self._fetch_here(new.session_id, next_page - 1)
-            if self._last_ids == _edge_ids(aligned.records):
-                logger.info("the new session matches the pages already emitted; continuing")
-                self.position = replace(new, page=next_page - 1)
-                return next_page, None
-        logger.warning("the new session differs from the old one; fetching every page again")
-        if self.position is None:
-            yield self._handout(first)
-            yield from self._sequential(first)
-        return 0, first
 
     def _handout(self, page: Page) -> Page:
         """Record that ``page`` is handed out: the position moves past it."""
-        self._last_ids = _edge_ids(page.records)
+        self._short_pages.check(page, self.page_size, self.pages_total)
+        total = self.position.total if self.position is not None else None
+        self._emitted = self._emitted.after(page, self.page_size, total)
+        self._set_page(page.number)
         if self.position is not None:
-            self.position = replace(self.position, page=page.number)
+            self.position = replace(self.position, last_id=self._emitted.last_id)
         return page
 
-    def _sequential(self, first: Page) -> Iterator[Page]:
-        """The documented stop rule: continue while a page is full."""
-        page_size = first.page_size or len(first.records)
-        page = first
-        while page_size and len(page.records) >= page_size and page.session_id:
-            number = page.number + 1
-            page = self.client.fetch(self.query.body(number, first.session_id), number)
+    def _sequential(
+        self, number: int, head: Page | None
+    ) -> Generator[Page, None, tuple[int, Page | None] | None]:
+        """The documented stop rule for a session without ``total``: go on while pages are full.
+
+        Returns where to go on when a new session (after expiry) has a total, else None.
+        """
+        restarts = 0
+        page = head
+        while True:
+            if page is None:
+                try:
+                    page = self._fetch_here(self._session_id, number)
+                except SessionExpired as exc:
+                    restarts += 1
+                    number, page = self._recover(exc, restarts)
+                    if self.position is not None:
+                        return number, page
+                    continue
             yield self._handout(page)
-
-
-def _edge_ids(records: list[dict[str, Any]]) -> tuple[str, str, int] | None:
-    if not records:
-        return None
-    return (records[0]["distinct_id"], records[-1]["distinct_id"], len(records))
+            size = self.page_size or page.page_size or 0
+            if not (size and len(page.records) >= size and page.session_id):
+                return None
+            number, page = page.number + 1, None

@@ -1,56 +1,72 @@
-"""Thread-safe pacing: a rolling-window request budget and a concurrency limit that adapts.
+"""Thread-safe pacing: the hourly query budget as the export knows it, and adaptive concurrency.
 
-Both are shared by the worker threads of one export. Waits happen on a ``threading.Event`` so
-that closing the export interrupts them at once.
+Both are shared by the worker threads of one export. Every wait goes through the export's
+:class:`~tap_mixpanel_engage.engage.clock.Clock`, so closing the export interrupts it at once and
+tests can run an hour of pacing without waiting for it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
-Clock = Callable[[], float]
+from tap_mixpanel_engage.engage.clock import Clock
+
+DEFAULT_HOURLY_BUDGET = 60
+"""Mixpanel's documented queries per rolling hour and project."""
 
 
 class Cancelled(Exception):
     """The export was closed while this thread waited."""
 
 
-class RollingWindowBudget:
-    """At most ``limit`` acquisitions in any rolling ``window`` seconds (e.g. 60 per hour).
+@dataclass(frozen=True)
+class PacingPolicy:
+    """The time constants of pacing; tests scale them down with the fake API's."""
 
-    ``acquire`` blocks until a slot is free and returns how long it waited, so callers can log
-    and count it.
+    window: float = 3600.0
+    """The rolling window of the hourly budget, in seconds."""
+    idle_gap: float = 240.0
+    """The longest a query session is left unused while the budget spaces queries out. Sessions
+    are reported to die after about 10 minutes unused; a session that dies sooner lowers it."""
+
+
+class HourlyBudget:
+    """At most ``limit`` counted queries in any rolling window, spent so sessions survive.
+
+    Until the limit is known (``max_requests_per_hour``, or a 429 that names the hourly limit)
+    queries go as fast as the API answers. Once it is known, queries go at once while more slots
+    are free than the export will need to keep its session alive until the oldest slot frees
+    again; the last few are spaced ``idle_gap`` apart, so the session is never left unused for
+    long, and the export still finishes as early as the budget allows. When everything left fits
+    in the free slots, it all goes at once.
     """
 
-    def __init__(
-        self,
-        limit: int,
-        window: float = 3600.0,
-        *,
-        clock: Clock = time.monotonic,
-    ) -> None:
-        if limit < 1:
+    def __init__(self, clock: Clock, policy: PacingPolicy, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         self.limit = limit
-        self.window = window
+        self.configured = limit
+        self.policy = policy
         self._clock = clock
         self._lock = threading.Lock()
         self._stamps: deque[float] = deque()
-
-    def _delay_locked(self, now: float) -> float:
-        while self._stamps and self._stamps[0] <= now - self.window:
-            self._stamps.popleft()
-        if len(self._stamps) < self.limit:
-            return 0.0
-        return self._stamps[0] + self.window - now
+        """When each counted query of ours went, oldest first."""
+        self._others: list[float] = []
+        """When each query the API counted but we did not send frees its slot."""
+        self._last_send: float | None = None
+        self.remaining: Callable[[], int] | None = None
+        """Queries the export still needs (the export sets it); None counts as many."""
 
     def acquire(
-        self, cancelled: threading.Event, on_wait: Callable[[float], None] | None = None
+        self,
+        cancelled: threading.Event,
+        on_wait: Callable[[float], None] | None = None,
     ) -> float:
-        """Take a slot, waiting as long as needed; return the seconds waited.
+        """Take a slot for one query, waiting as long as needed; return the seconds waited.
 
         Raises:
             Cancelled: the export closed while waiting.
@@ -58,16 +74,85 @@ class RollingWindowBudget:
         waited = 0.0
         while True:
             with self._lock:
-                now = self._clock()
-                wait = self._delay_locked(now)
+                now = self._clock.now()
+                wait = self._delay(now)
                 if wait <= 0:
                     self._stamps.append(now)
+                    self._last_send = now
                     return waited
             if on_wait is not None:
                 on_wait(wait)
-            if cancelled.wait(wait):
+            if self._clock.sleep(wait, cancelled):
                 raise Cancelled
             waited += wait
+
+    def hit_limit(self, used: int | None, budget: int | None, retry_after: float | None) -> None:
+        """A 429 named the hourly limit: learn the budget and the queries others spent.
+
+        ``used`` counts the rejected query too, as Mixpanel's ``61/60`` does.
+        """
+        with self._lock:
+            now = self._clock.now()
+            learned = budget or self.limit or DEFAULT_HOURLY_BUDGET
+            self.limit = min(learned, self.configured) if self.configured else learned
+            self._expire(now)
+            counted = len(self._stamps) + len(self._others)
+            recorded = self.limit if used is None else max(used - 1, 0)
+            frees_at = now + (retry_after if retry_after is not None else self.policy.window)
+            self._others += [frees_at] * max(recorded - counted, 0)
+
+    def session_died_after(self, idle: float) -> None:
+        """A session expired after ``idle`` seconds unused while pacing thought it safe: keep
+        later gaps well below that. Shorter idles say nothing (sessions also die of age)."""
+        with self._lock:
+            if self.policy.idle_gap * 0.1 < idle <= self.policy.idle_gap:
+                self.policy = PacingPolicy(self.policy.window, idle / 2)
+
+    @property
+    def known(self) -> bool:
+        """True once the hourly limit is known (configured or learned)."""
+        return self.limit is not None
+
+    def plan(self) -> tuple[int, float] | None:
+        """(queries left in the window now, seconds until the next slot frees), once known."""
+        with self._lock:
+            if self.limit is None:
+                return None
+            now = self._clock.now()
+            self._expire(now)
+            free = self.limit - len(self._stamps) - len(self._others)
+            return free, max(self._next_free(now) - now, 0.0)
+
+    def _expire(self, now: float) -> None:
+        window = self.policy.window
+        while self._stamps and self._stamps[0] <= now - window:
+            self._stamps.popleft()
+        self._others = [t for t in self._others if t > now]
+
+    def _next_free(self, now: float) -> float:
+        candidates = list(self._others)
+        if self._stamps:
+            candidates.append(self._stamps[0] + self.policy.window)
+        return min(candidates, default=now)
+
+    def _delay(self, now: float) -> float:
+        """Seconds until the next query may go (0: now); call with the lock held."""
+        if self.limit is None:
+            return 0.0
+        self._expire(now)
+        free = self.limit - len(self._stamps) - len(self._others)
+        next_free = self._next_free(now)
+        if free <= 0:
+            return max(next_free - now, 1e-3)
+        left = self.remaining() if self.remaining is not None else self.limit + 1
+        gap = self.policy.idle_gap
+        reserve = min(max(math.ceil(self.policy.window / gap) - 1, 0), self.limit - 1)
+        if left <= free or free > reserve:
+            return 0.0
+        since = now - self._last_send if self._last_send is not None else gap
+        if since >= gap:
+            return 0.0
+        return max(min(gap - since, next_free - now), 1e-3)
 
 
 class AdaptiveLimit:
@@ -75,10 +160,19 @@ class AdaptiveLimit:
 
     Other clients may share the project's five query slots; when the API answers "too many
     queries running", the limit drops by one (never below one) and grows back by one after
-    ``recover_after`` successful queries in a row.
+    ``recover_after`` successful queries in a row. After ``idle_gap`` seconds with no query, the
+    session may have died: one query goes alone first, so a dead session costs one query, not
+    five.
     """
 
-    def __init__(self, maximum: int, *, recover_after: int = 5) -> None:
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        recover_after: int = 5,
+        clock: Clock | None = None,
+        idle_gap: Callable[[], float] | None = None,
+    ) -> None:
         if maximum < 1:
             raise ValueError(f"maximum must be at least 1, got {maximum}")
         self.maximum = maximum
@@ -87,6 +181,10 @@ class AdaptiveLimit:
         self._running = 0
         self._streak = 0
         self._cond = threading.Condition()
+        self._clock = clock
+        self._idle_gap = idle_gap
+        self._last_done: float | None = None
+        self._probing = False
         self.lowest = maximum
 
     @property
@@ -102,18 +200,23 @@ class AdaptiveLimit:
             Cancelled: the export closed while waiting.
         """
         with self._cond:
-            while self._running >= self._limit:
+            while self._running >= (1 if self._probing else self._limit):
                 if cancelled.is_set():
                     raise Cancelled
-                self._cond.wait(0.1)
+                self._cond.wait(0.05)
             if cancelled.is_set():
                 raise Cancelled
+            if self._running == 0 and self._stale():
+                self._probing = True
             self._running += 1
 
     def release(self, *, success: bool) -> None:
         """Give the slot back; ``success`` counts toward growing the limit again."""
         with self._cond:
             self._running -= 1
+            self._probing = False
+            if self._clock is not None:
+                self._last_done = self._clock.now()
             if success:
                 self._streak += 1
                 if self._streak >= self.recover_after and self._limit < self.maximum:
@@ -128,3 +231,8 @@ class AdaptiveLimit:
             self.lowest = min(self.lowest, self._limit)
             self._streak = 0
             return self._limit
+
+    def _stale(self) -> bool:
+        if self._clock is None or self._idle_gap is None or self._last_done is None:
+            return False
+        return self._clock.now() - self._last_done > self._idle_gap()

@@ -47,8 +47,13 @@ class Query:
         text = json.dumps(asdict(self), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def body(self, page: int, session_id: str | None) -> dict[str, str]:
-        """The form body for ``page`` (with the session for pages after 0)."""
+    def body(
+        self, page: int, session_id: str | None, page_size: int | None = None
+    ) -> dict[str, str]:
+        """The form body for ``page`` (with the session for pages after 0).
+
+        ``page_size`` is the size the export asks for (the setting, or its own choice).
+        """
         body: dict[str, str] = {"page": str(page)}
         if session_id:
             body["session_id"] = session_id
@@ -60,6 +65,7 @@ class Query:
             body["filter_by_cohort"] = json.dumps({"id": self.filter_by_cohort})
         if self.include_all_users is not None:
             body["include_all_users"] = "true" if self.include_all_users else "false"
-        if self.page_size is not None:
-            body["page_size"] = str(self.page_size)
+        size = page_size if page_size is not None else self.page_size
+        if size is not None:
+            body["page_size"] = str(size)
         return body

@@ -142,6 +142,8 @@ class Page:
     session_id: str | None
     page_size: int | None
     total: int | None
+    nbytes: int = 0
+    """The size of the response body: what the page costs in memory, about."""
 
 
 def shape_page(content: bytes, number: int, *, raw_properties: bool = False) -> Page | None:
@@ -162,6 +164,7 @@ def shape_page(content: bytes, number: int, *, raw_properties: bool = False) -> 
         body.session_id if isinstance(body.session_id, str) and body.session_id else None,
         _count(body.page_size),
         _count(body.total),
+        len(content),
     )
 
 

@@ -1,4 +1,5 @@
-"""What an Engage error answer means: its text, its Retry-After, and the setting to blame.
+"""What an Engage error answer means: its text, which rate limit a 429 names, its Retry-After,
+and the setting to blame.
 
 Kept apart from the HTTP client so the mapping can be read (and tested) as a table of cases.
 """
@@ -7,7 +8,10 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
+import re
 import time
+from dataclasses import dataclass
 
 import requests
 
@@ -28,14 +32,60 @@ def error_text(response: requests.Response, content: bytes) -> str:
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` in seconds (a number or an HTTP date); None when absent."""
-    if not value:
+    """``Retry-After`` in seconds (a number or an HTTP date); None when absent or garbage.
+
+    A date in the past or a negative number is 0; the caller bounds the wait (a huge value must
+    not hang the export, a zero one must not make it spin).
+    """
+    if not value or not value.strip():
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value.strip())
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time())
+        try:
+            parsed = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        seconds = parsed.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+_CONCURRENT = re.compile(r"(\d+)\s*/\s*(\d+)\s+quer(?:y|ies)\s+running\s+concurrently", re.I)
+_HOURLY = re.compile(
+    r"(\d+)\s*/\s*(\d+)\s+quer(?:y|ies)\s+(?:running\s+)?in\s+the\s+last\s+hour", re.I
+)
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """Which of Mixpanel's two limits a 429 names, read from its counters.
+
+    Mixpanel's text carries both: ``6/5 queries running concurrently and 7/60 queries running in
+    the last hour``. A counter at or over its limit names that limit; without counters, the words
+    decide. ``hour_used``/``hour_budget`` are the hourly counter when the text has one.
+    """
+
+    concurrency: bool
+    hourly: bool
+    hour_used: int | None = None
+    hour_budget: int | None = None
+
+    @classmethod
+    def from_text(cls, text: str) -> RateLimit:
+        """Read the limits a 429's error text names."""
+        concurrent, hourly = _CONCURRENT.search(text), _HOURLY.search(text)
+        if concurrent is None and hourly is None:
+            lowered = text.lower()
+            return cls(concurrency="concurren" in lowered, hourly="hour" in lowered)
+        used, budget = (int(hourly[1]), int(hourly[2])) if hourly else (None, None)
+        return cls(
+            concurrency=concurrent is not None and int(concurrent[1]) >= int(concurrent[2]),
+            hourly=used is not None and budget is not None and used >= budget,
+            hour_used=used,
+            hour_budget=budget,
+        )
 
 
 def client_error(

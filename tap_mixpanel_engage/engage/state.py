@@ -26,7 +26,9 @@ SDK_RUN_MARKERS = ("replication_key_signpost", "starting_replication_value")
 class Position:
     """Where an export stands: saved in STATE so a killed run can continue.
 
-    ``page`` is the last page whose records have all been handed out.
+    ``page`` is the last page whose records have all been handed out; ``last_id`` the last
+    profile handed out (how a new session is lined up with what was emitted); ``signpost`` when
+    the run that began the export started (the cap of its bookmark, however often it resumes).
     """
 
     fingerprint: str
@@ -35,6 +37,8 @@ class Position:
     pages: int
     page_size: int
     total: int
+    last_id: str | None = None
+    signpost: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for Singer STATE."""
@@ -46,6 +50,7 @@ class Position:
         if not isinstance(data, dict):
             return None
         try:
+            last_id, signpost = data.get("last_id"), data.get("signpost")
             return cls(
                 fingerprint=str(data["fingerprint"]),
                 session_id=str(data["session_id"]),
@@ -53,6 +58,8 @@ class Position:
                 pages=int(data["pages"]),
                 page_size=int(data["page_size"]),
                 total=int(data["total"]),
+                last_id=last_id if isinstance(last_id, str) else None,
+                signpost=signpost if isinstance(signpost, str) else None,
             )
         except (KeyError, TypeError, ValueError):
             return None

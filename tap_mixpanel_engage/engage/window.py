@@ -29,10 +29,12 @@ class OrderedWindow(Generic[T]):
 
     Fetching starts when the window is built, so a caller can hand out page 0 while pages 1.. are
     already in flight. At most ``max_workers + reorder_depth`` pages are submitted and not yet
-    consumed. An exception from ``fetch`` is raised when its page's turn comes. :meth:`close`
-    (also called when iteration ends or is abandoned) sets ``cancelled`` if pages remained, so
-    ``fetch`` can abandon retry waits, cancels pages not yet started and joins the workers: no
-    thread outlives the window.
+    consumed, and with ``max_bytes`` also no more than fit in that many bytes (the page being
+    consumed included; a page not yet answered counts as the largest seen so far), so memory
+    depends little on the page size. An exception from ``fetch`` is raised when its page's turn
+    comes. :meth:`close` (also called when iteration ends or is abandoned) sets ``cancelled`` and
+    calls ``on_cancel`` if pages remained, so ``fetch`` can abandon retry waits and requests in
+    flight, cancels pages not yet started and joins the workers: no thread outlives the window.
 
     Args:
         fetch: called on a worker thread with a page number; must not touch shared state that is
@@ -45,6 +47,11 @@ class OrderedWindow(Generic[T]):
         on_idle: called on the consuming thread every ``idle_interval`` seconds spent waiting
             for the next page (progress heartbeats).
         idle_interval: seconds between ``on_idle`` calls.
+        on_cancel: called by :meth:`close` before joining the workers when pages remained
+            (abort requests in flight).
+        weigh: the bytes a result holds; with ``max_bytes``, bounds what the window holds.
+        max_bytes: the bytes the window may hold; at least one page is always fetched.
+        estimate: what a page not yet answered is assumed to weigh at first.
     """
 
     def __init__(
@@ -58,6 +65,10 @@ class OrderedWindow(Generic[T]):
         thread_name_prefix: str = "engage-page",
         on_idle: Callable[[], None] | None = None,
         idle_interval: float = 5.0,
+        on_cancel: Callable[[], None] | None = None,
+        weigh: Callable[[T], int] | None = None,
+        max_bytes: int | None = None,
+        estimate: int = 0,
     ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
@@ -67,13 +78,16 @@ class OrderedWindow(Generic[T]):
         self._stop = cancelled if cancelled is not None else threading.Event()
         self._on_idle = on_idle
         self._idle_interval = idle_interval
+        self._on_cancel = on_cancel
+        self._weigh = weigh
+        self._max_bytes = max_bytes if weigh is not None else None
+        self._estimate = estimate
+        self._depth = max_workers + reorder_depth
         self._pages = iter(pages)
+        self._more = True
         self._pending: deque[tuple[int, Future[T]]] = deque()
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=thread_name_prefix)
-        for page in self._pages:
-            self._pending.append((page, self._executor.submit(fetch, page)))
-            if len(self._pending) >= max_workers + reorder_depth:
-                break
+        self._refill(0)
 
     def __iter__(self) -> Generator[tuple[int, T], None, None]:
         try:
@@ -81,17 +95,51 @@ class OrderedWindow(Generic[T]):
                 page, future = self._pending.popleft()
                 result = _wait_for(future, self._on_idle, self._idle_interval)
                 # Refill before yielding: the consumer may take a while with this page.
-                next_page = next(self._pages, None)
-                if next_page is not None:
-                    self._pending.append((next_page, self._executor.submit(self._fetch, next_page)))
+                self._refill(self._weight(result))
                 yield page, result
         finally:
             self.close()
 
+    def _weight(self, result: T) -> int:
+        if self._weigh is None:
+            return 0
+        weight = self._weigh(result)
+        self._estimate = max(self._estimate, weight)
+        return weight
+
+    def _held(self) -> int:
+        """Bytes the pages submitted and not consumed hold, or are expected to."""
+        held = 0
+        for _, future in self._pending:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                held += self._weight(future.result())
+            else:
+                held += self._estimate
+        return held
+
+    def _refill(self, consuming: int) -> None:
+        """Submit pages while the window has room; ``consuming`` bytes are in the caller's hands."""
+        while self._more and len(self._pending) < self._depth:
+            limit = self._max_bytes
+            if (
+                limit is not None
+                and self._pending
+                and consuming + self._held() > limit - self._estimate
+            ):
+                return
+            page = next(self._pages, None)
+            if page is None:
+                self._more = False
+                return
+            self._pending.append((page, self._executor.submit(self._fetch, page)))
+
     def close(self) -> None:
         """Cancel what has not started, signal ``cancelled`` if pages remain, join the workers."""
-        if self._pending or next(self._pages, None) is not None:
+        if self._pending or (self._more and next(self._pages, None) is not None):
             self._stop.set()
+            if self._on_cancel is not None:
+                self._on_cancel()
+        self._more = False
         for _, future in self._pending:
             future.cancel()
         self._pending.clear()
@@ -111,6 +159,20 @@ def _wait_for(future: Future[T], on_idle: Callable[[], None] | None, interval: f
         try:
             return future.result(timeout=interval)
         except FutureTimeout:
-            if future.done():  # the page itself raised a TimeoutError
-                raise
+            if future.done():  # it finished as the wait timed out, or raised a TimeoutError
+                return future.result()
             on_idle()
+
+
+def in_background(call: Callable[[], T], name: str) -> Future[T]:
+    """Run ``call`` on a daemon thread; its result or exception waits in the future."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # handed to the consumer, raised on its thread
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from tap_mixpanel_engage.fake_api.api import FakeEngageAPI
-from tap_mixpanel_engage.fake_api.settings import FAULT_KINDS, FakeSettings
+from tap_mixpanel_engage.fake_api.settings import FAULT_KINDS, GROWTH_POSITIONS, FakeSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only page 0 (a new query) counts toward --rate-limit",
     )
-    p.add_argument("--session-lifetime", type=float, default=None, help="seconds")
+    p.add_argument("--session-lifetime", type=float, default=None, help="seconds from page 0")
+    p.add_argument("--session-idle-timeout", type=float, default=None, help="seconds unused")
+    p.add_argument("--growth-per-second", type=float, default=d.growth_per_second)
+    p.add_argument("--growth-at", choices=GROWTH_POSITIONS, default=d.growth_at)
     p.add_argument("--fault-rate", type=float, default=d.fault_rate, help="0..1")
     p.add_argument(
         "--fault-kinds",
@@ -73,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_window=args.rate_window,
             rate_limit_pages=not args.rate_limit_page_zero_only,
             session_lifetime=args.session_lifetime,
+            session_idle_timeout=args.session_idle_timeout,
+            growth_per_second=args.growth_per_second,
+            growth_at=args.growth_at,
             fault_rate=args.fault_rate,
             fault_kinds=tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip()),
             fail_with_status=args.fail_with_status,

@@ -7,10 +7,11 @@ import time
 from collections.abc import Callable
 from types import TracebackType
 
-from tap_mixpanel_engage.fake_api.engine import ProfileStore, Sessions, in_cohort
+from tap_mixpanel_engage.fake_api.engine import ProfileStore, in_cohort
 from tap_mixpanel_engage.fake_api.limits import Admission, Chaos
 from tap_mixpanel_engage.fake_api.profiles import distinct_id_of
 from tap_mixpanel_engage.fake_api.server import Backend, FakeServer
+from tap_mixpanel_engage.fake_api.sessions import Sessions
 from tap_mixpanel_engage.fake_api.settings import FakeSettings, FakeStats
 from tap_mixpanel_engage.fake_api.where import parse_where
 
@@ -34,7 +35,7 @@ class FakeEngageAPI:
         self.settings = settings or FakeSettings()
         self.port = port
         self.stats = FakeStats()
-        self.store = ProfileStore(self.settings)
+        self.store = ProfileStore(self.settings, clock)
         self.sessions = Sessions(self.settings, clock)
         self.admission = Admission(self.settings, clock, self.stats)
         self.chaos = Chaos(self.settings)

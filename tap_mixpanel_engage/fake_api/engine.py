@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import random
 import threading
-from array import array
-from collections import OrderedDict
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from tap_mixpanel_engage.fake_api.errors import ApiError
 from tap_mixpanel_engage.fake_api.profiles import (
     distinct_id_of,
     iso_after_generated,
@@ -23,21 +22,9 @@ from tap_mixpanel_engage.fake_api.profiles import (
     profile_json,
     raw_properties,
 )
+from tap_mixpanel_engage.fake_api.sessions import Sessions
 from tap_mixpanel_engage.fake_api.settings import FakeSettings
 from tap_mixpanel_engage.fake_api.where import MISSING, Node, WhereError, parse_where, select
-
-MAX_SESSIONS = 4096
-"""Sessions kept at once (oldest evicted first): bounds memory when clients never finish."""
-
-
-class ApiError(Exception):
-    """An answer other than 200; ``message`` becomes the JSON ``error`` field."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 def in_cohort(cohort_id: int, index: int) -> bool:
@@ -49,12 +36,20 @@ class ProfileStore:
     """The profile population: generated on demand, plus ``touch`` overrides of ``$last_seen``.
 
     ``$last_seen`` is precomputed per index on first use (``where`` on it must be fast for 200k
-    profiles); other properties are evaluated by generating the profile.
+    profiles); other properties are evaluated by generating the profile. With
+    ``growth_per_second`` the project gains profiles as the clock runs: new ones get the next
+    indices, a ``$last_seen`` after every generated one, and a place at the end of the order or,
+    with ``growth_at="start"``, before every other profile.
     """
 
-    def __init__(self, settings: FakeSettings) -> None:
+    def __init__(self, settings: FakeSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.seed = settings.seed
         self.count = settings.profiles
+        self._initial = settings.profiles
+        self._growth = settings.growth_per_second
+        self._growth_first = settings.growth_at == "start"
+        self._clock = clock
+        self._born = clock()
         self._lock = threading.Lock()
         self._overrides: dict[int, str] = {}
         self._last_seen: list[str] | None = None
@@ -64,8 +59,35 @@ class ProfileStore:
         """Each profile's JSON once built: a benchmark then measures the client, not this."""
         prepare(self.seed)
 
+    def _grow(self) -> None:
+        """Add the profiles the project has gained by now (call with the lock held)."""
+        if not self._growth:
+            return
+        elapsed = self._clock() - self._born
+        target = self._initial + int(self._growth * elapsed)
+        if target <= self.count:
+            return
+        stamp = iso_after_generated(int(elapsed) + 1)
+        for i in range(self.count, target):
+            self._overrides[i] = stamp
+            if self._last_seen is not None:
+                self._last_seen.append(stamp)
+            if self._ids is not None:
+                self._ids[distinct_id_of(i, self.seed)] = i
+        self.count = target
+
+    def order(self) -> Sequence[int]:
+        """Every profile index, in the order the API returns them."""
+        with self._lock:
+            self._grow()
+            count = self.count
+        if self._growth_first and count > self._initial:
+            return [*range(count - 1, self._initial - 1, -1), *range(self._initial)]
+        return range(count)
+
     def last_seen_column(self) -> list[str]:
         with self._lock:
+            self._grow()
             if self._last_seen is None:
                 column = [last_seen_of(i, self.seed) for i in range(self.count)]
                 for i, stamp in self._overrides.items():
@@ -91,6 +113,7 @@ class ProfileStore:
 
     def index_of(self, distinct_id: str) -> int | None:
         with self._lock:
+            self._grow()
             if self._ids is None:
                 self._ids = {distinct_id_of(i, self.seed): i for i in range(self.count)}
             return self._ids.get(distinct_id)
@@ -98,6 +121,7 @@ class ProfileStore:
     def touch(self, n: int) -> list[str]:
         """Give ``n`` seeded-random profiles a ``$last_seen`` newer than any before; their ids."""
         with self._lock:
+            self._grow()
             self._touch_rounds += 1
             rng = random.Random(f"touch:{self.seed}:{self._touch_rounds}")
             chosen = sorted(rng.sample(range(self.count), min(max(n, 0), self.count)))
@@ -112,8 +136,8 @@ class ProfileStore:
     def select(
         self, where: Node | None, cohort_id: int | None, ids: list[str] | None
     ) -> Sequence[int]:
-        """Matching indices in ascending order (``range`` when nothing filters: no copy)."""
-        candidates: Sequence[int] = range(self.count)
+        """Matching indices in the API's order (``range`` when nothing filters: no copy)."""
+        candidates: Sequence[int] = self.order()
         if ids is not None:
             found = (self.index_of(d) for d in ids)
             candidates = sorted({i for i in found if i is not None})
@@ -122,59 +146,6 @@ class ProfileStore:
         if where is not None:
             candidates = select(where, candidates, self.value, self.column)
         return candidates
-
-
-@dataclass
-class Session:
-    session_id: str
-    indices: Sequence[int]
-    page_size: int
-    opened_at: float
-    expired: bool = False
-
-
-class Sessions:
-    """Open query sessions; ``clock`` is injectable so tests can expire them without sleeping."""
-
-    def __init__(self, settings: FakeSettings, clock: Callable[[], float]) -> None:
-        self._lifetime = settings.session_lifetime
-        self._clock = clock
-        self._rng = random.Random(f"sessions:{settings.seed}")
-        self._lock = threading.Lock()
-        self._open: OrderedDict[str, Session] = OrderedDict()
-        self._counter = 0
-
-    def open(self, indices: Sequence[int], page_size: int) -> Session:
-        if not isinstance(indices, range):
-            indices = array("I", indices)  # 4 bytes per profile, not a list of int objects
-        with self._lock:
-            self._counter += 1
-            sid = f"{self._rng.getrandbits(64):016x}{self._counter:08x}"
-            session = Session(sid, indices, page_size, self._clock())
-            self._open[sid] = session
-            while len(self._open) > MAX_SESSIONS:
-                self._open.popitem(last=False)
-        return session
-
-    def get(self, session_id: str) -> Session:
-        with self._lock:
-            session = self._open.get(session_id)
-        if session is None:
-            raise ApiError(
-                400, f"unknown session_id {session_id}; run the query again without session_id"
-            )
-        too_old = self._lifetime is not None and self._clock() - session.opened_at > self._lifetime
-        if session.expired or too_old:
-            raise ApiError(
-                400, f"session_id {session_id} has expired; run the query again without session_id"
-            )
-        return session
-
-    def expire_all(self) -> int:
-        with self._lock:
-            for session in self._open.values():
-                session.expired = True
-            return len(self._open)
 
 
 def _int(params: dict[str, Any], name: str, default: int) -> int:

@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from tap_mixpanel_engage.fake_api.engine import ApiError
+from tap_mixpanel_engage.fake_api.errors import ApiError
 from tap_mixpanel_engage.fake_api.settings import FakeSettings, FakeStats
 
 # Shown as the denominator when a limit is switched off: Mixpanel's documented per-project limits.

@@ -21,14 +21,10 @@ from socket import SHUT_RDWR, socket
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tap_mixpanel_engage.fake_api.engine import (
-    ApiError,
-    ProfileStore,
-    Sessions,
-    requested_page,
-    run_query,
-)
+from tap_mixpanel_engage.fake_api.engine import ProfileStore, requested_page, run_query
+from tap_mixpanel_engage.fake_api.errors import ApiError
 from tap_mixpanel_engage.fake_api.limits import Admission, Chaos
+from tap_mixpanel_engage.fake_api.sessions import Sessions
 from tap_mixpanel_engage.fake_api.settings import FakeSettings, FakeStats
 
 ENGAGE_PATHS = frozenset({"/api/query/engage", "/api/2.0/engage"})

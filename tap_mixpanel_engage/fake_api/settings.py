@@ -16,6 +16,10 @@ FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "drop", "truncate", "invali
 then half the body; ``invalid_json`` answers 200 with a body that is not JSON."""
 
 
+GROWTH_POSITIONS: tuple[str, ...] = ("end", "start")
+"""Where profiles added during an export appear in the order: after every other, or first."""
+
+
 @dataclass(frozen=True)
 class FakeSettings:
     """How the fake behaves. See ``docs/fake_api.md`` for the meaning of each knob."""
@@ -33,6 +37,9 @@ class FakeSettings:
     rate_window: float = 3600.0
     rate_limit_pages: bool = True
     session_lifetime: float | None = None
+    session_idle_timeout: float | None = None
+    growth_per_second: float = 0.0
+    growth_at: str = "end"
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     fail_with_status: int | None = None
@@ -56,6 +63,12 @@ class FakeSettings:
             problems.append("rate_limit must be >= 1")
         if self.rate_window <= 0:
             problems.append("rate_window must be > 0")
+        if self.session_lifetime is not None and self.session_lifetime < 0:
+            problems.append("session_lifetime must be >= 0")
+        if self.session_idle_timeout is not None and self.session_idle_timeout < 0:
+            problems.append("session_idle_timeout must be >= 0")
+        if self.growth_per_second < 0 or self.growth_at not in GROWTH_POSITIONS:
+            problems.append(f"growth_per_second must be >= 0, growth_at one of {GROWTH_POSITIONS}")
         if self.page_size_default < 1 or self.page_size_max < 1:
             problems.append("page sizes must be >= 1 (the default is capped at page_size_max)")
         if problems:

@@ -23,13 +23,15 @@ from tap_mixpanel_engage.engage.export import Export
 from tap_mixpanel_engage.engage.query import Query
 from tap_mixpanel_engage.engage.records import REPLICATION_KEY, STREAM
 from tap_mixpanel_engage.engage.state import POSITION_KEY, Position, starting_value
-from tap_mixpanel_engage.settings import EngageSettings, read_json_object
+from tap_mixpanel_engage.jsonfiles import read_json_object
+from tap_mixpanel_engage.settings import EngageSettings
 
 _FILE_OPTIONS = ("--config", "--state", "--catalog")
 
 
-def predict(argv: Sequence[str]) -> tuple[EngageSettings, Query] | None:
-    """The settings and query a sync with these arguments will run; None when unsure.
+def predict(argv: Sequence[str]) -> tuple[EngageSettings, Query, bool] | None:
+    """The settings, query and record mode (raw ``properties``: no stream maps, no flattening)
+    a sync with these arguments will run; None when unsure.
 
     None for anything but a sync from config files (``--discover``, ``--test``, ``--about``,
     ``--config ENV``, unknown options), unreadable files, invalid settings, a saved position to
@@ -62,7 +64,8 @@ def predict(argv: Sequence[str]) -> tuple[EngageSettings, Query] | None:
         since = _since(settings, state, catalog)
     except Exception:  # unreadable, invalid or unusual input: the SDK will say what it is
         return None
-    return settings, Query.for_settings(settings, since)
+    raw = not config.get("stream_maps") and not config.get("flattening_enabled")
+    return settings, Query.for_settings(settings, since), raw
 
 
 class _Unsure(Exception):
@@ -115,7 +118,8 @@ def begin(argv: Sequence[str]) -> Export | None:
         prediction = predict(argv)
         if prediction is None:
             return None
-        export = Export(*prediction)
+        settings, query, raw = prediction
+        export = Export(settings, query, raw_properties=raw)
         export.prefetch_first_page()
     except Exception:  # a head start is an optimisation: the SDK reports every real error
         return None

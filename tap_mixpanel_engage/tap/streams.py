@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Generator, Iterable
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from singer_sdk import Stream, Tap
 from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 from typing_extensions import override
 
@@ -34,7 +36,9 @@ class EngageHost(Protocol):
     @property
     def engage_settings(self) -> EngageSettings: ...
 
-    def claim_head_start(self, query: Query, *, resuming: bool) -> Export | None: ...
+    def claim_head_start(
+        self, query: Query, *, resuming: bool, raw_properties: bool
+    ) -> Export | None: ...
 
 
 class EngageStream(Stream):
@@ -55,6 +59,34 @@ class EngageStream(Stream):
     def __init__(self, tap: Tap, host: EngageHost) -> None:
         super().__init__(tap)
         self._host = host
+        self._export: Export | None = None
+
+    @property
+    def raw_properties(self) -> bool:
+        """True when RECORDs may carry ``properties`` as the API's JSON text: every stream map
+        passes records through unchanged and nothing is flattened (both need the values)."""
+        return all(
+            type(m) is SameRecordTransform and not m.flattening_enabled for m in self.stream_maps
+        )
+
+    def export(self) -> Export:
+        """This run's export, made once: from the saved position, the head start, or anew."""
+        if self._export is None:
+            settings = self._host.engage_settings
+            query = Query.for_settings(settings, self.starting_value())
+            resume = Position.from_dict(self.stream_state.get(POSITION_KEY))
+            raw = self.raw_properties
+            export = self._host.claim_head_start(
+                query, resuming=resume is not None, raw_properties=raw
+            )
+            self._export = export or Export(settings, query, resume=resume, raw_properties=raw)
+        return self._export
+
+    @override
+    def get_replication_key_signpost(self, context: Context | None = None) -> datetime | None:
+        """When the run that began the export started (carried in STATE across resumes), so a
+        resumed run's bookmark leaves no gap; fixed before page 0 is sent."""
+        return datetime.fromisoformat(self.export().signpost)
 
     def starting_value(self) -> str | None:
         """Profiles seen at or after this are exported (None: every profile)."""
@@ -67,11 +99,8 @@ class EngageStream(Stream):
         """Fetch every page through the export engine and yield shaped records in page order."""
         settings = self._host.engage_settings
         since = self.starting_value()
-        query = Query.for_settings(settings, since)
+        export, self._export = self.export(), None  # the next run makes its own
         state = self.stream_state
-        resume = Position.from_dict(state.get(POSITION_KEY))
-        export = self._host.claim_head_start(query, resuming=resume is not None)
-        export = export or Export(settings, query, resume=resume)
         progress = export.progress
         self.logger.info(
             "exporting profiles%s with up to %d queries at once",

@@ -1,4 +1,4 @@
-"""The Singer tap: its settings (from :data:`~tap_mixpanel_engage.settings.CONFIG_SCHEMA`) and
+"""The Singer tap: its settings (:data:`~tap_mixpanel_engage.config_schema.CONFIG_SCHEMA`) and
 streams, a head start handed in by the console entry, and exits that tell an orchestrator the
 truth."""
 
@@ -14,15 +14,11 @@ from typing import Any, ClassVar
 from singer_sdk import Stream, Tap
 from typing_extensions import override
 
+from tap_mixpanel_engage.config_schema import CONFIG_SCHEMA, INTEGER_SETTINGS
 from tap_mixpanel_engage.engage.export import Export
 from tap_mixpanel_engage.engage.query import Query
 from tap_mixpanel_engage.errors import EXIT_SIGNAL_BASE, EngageError, fail
-from tap_mixpanel_engage.settings import (
-    CONFIG_SCHEMA,
-    INTEGER_SETTINGS,
-    EngageSettings,
-    whole_number,
-)
+from tap_mixpanel_engage.settings import EngageSettings, whole_number
 from tap_mixpanel_engage.tap.message_writer import BufferedMsgSpecWriter
 from tap_mixpanel_engage.tap.streams import EngageStream
 
@@ -42,13 +38,17 @@ class TapMixpanelEngage(Tap):
         """The settings, checked beyond what the JSON schema says (raises SettingsError)."""
         return EngageSettings.from_config(self.config)
 
-    def claim_head_start(self, query: Query, *, resuming: bool) -> Export | None:
+    def claim_head_start(
+        self, query: Query, *, resuming: bool, raw_properties: bool
+    ) -> Export | None:
         """The export with page 0 already asked for, if it runs ``query`` from the start; else
         it is cancelled (a resumed export starts from its saved page, not page 0)."""
         export, TapMixpanelEngage.head_start = TapMixpanelEngage.head_start, None
         if export is None:
             return None
-        if not resuming and export.answers(self.engage_settings, query):
+        if not resuming and export.answers(
+            self.engage_settings, query, raw_properties=raw_properties
+        ):
             self.logger.info("page 0 was sent while the tap started (head start)")
             return export
         export.close()

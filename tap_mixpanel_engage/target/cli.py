@@ -15,7 +15,7 @@ from typing import Any
 import pluggy
 
 from tap_mixpanel_engage.errors import EXIT_OK, EXIT_SIGNAL_BASE, EngageError, fail
-from tap_mixpanel_engage.settings import read_json_object
+from tap_mixpanel_engage.jsonfiles import read_json_object
 from tap_mixpanel_engage.sinks.contract import SinkConfigError
 from tap_mixpanel_engage.sinks.registry import installed_sinks
 from tap_mixpanel_engage.target.loader import SETTINGS, load

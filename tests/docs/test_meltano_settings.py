@@ -19,7 +19,7 @@ import yaml
 
 from benchmarks.peers.target_duckdb import REQUIREMENT as PEER_TARGET_REQUIREMENT
 from benchmarks.peers.target_duckdb import target_config
-from tap_mixpanel_engage.settings import CONFIG_SCHEMA
+from tap_mixpanel_engage.config_schema import CONFIG_SCHEMA
 from tap_mixpanel_engage.tap.tap import TapMixpanelEngage
 
 REPO = Path(__file__).resolve().parents[2]

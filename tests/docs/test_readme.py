@@ -17,7 +17,7 @@ def test_every_generated_section_is_up_to_date() -> None:
 
 
 def test_the_settings_table_lists_every_tap_setting() -> None:
-    from tap_mixpanel_engage.settings import CONFIG_SCHEMA
+    from tap_mixpanel_engage.config_schema import CONFIG_SCHEMA
 
     table = update_readme.settings_table()
     for name in CONFIG_SCHEMA["properties"]:

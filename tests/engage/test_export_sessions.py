@@ -22,15 +22,24 @@ PAGE_SIZE = 2
 TOTAL = 6  # three pages
 
 
-def _ids(page: int) -> list[dict[str, Any]]:
-    return [{"$distinct_id": f"u{page * PAGE_SIZE + i}", "$properties": {}} for i in range(2)]
+def _ids(page: int, order: list[str] | None = None) -> list[dict[str, Any]]:
+    order = order or [f"u{i}" for i in range(TOTAL)]
+    chosen = order[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    return [{"$distinct_id": distinct_id, "$properties": {}} for distinct_id in chosen]
 
 
 class ScriptedAPI:
-    """Answers like the Engage API; sessions listed in ``expire_on`` expire at those pages."""
+    """Answers like the Engage API; sessions listed in ``expire_on`` expire at those pages.
 
-    def __init__(self, expire_on: dict[int, set[int]]) -> None:
+    ``orders`` gives a session its own order of profiles (the project changed between sessions:
+    profiles added at the front, or a different order altogether).
+    """
+
+    def __init__(
+        self, expire_on: dict[int, set[int]], orders: dict[int, list[str]] | None = None
+    ) -> None:
         self.expire_on = expire_on  # session number -> pages that answer "expired"
+        self.orders = orders or {}
         self.sessions = 0
         self.calls: list[tuple[int, int]] = []
 
@@ -40,12 +49,13 @@ class ScriptedAPI:
         if page == 0:
             self.sessions += 1
             self.calls.append((self.sessions, 0))
+            order = self.orders.get(self.sessions)
             return {
                 "page": 0,
                 "page_size": PAGE_SIZE,
                 "session_id": f"s{self.sessions}",
-                "total": TOTAL,
-                "results": _ids(0),
+                "total": len(order) if order else TOTAL,
+                "results": _ids(0, order),
             }
         session = int(body["session_id"][1:])
         self.calls.append((session, page))
@@ -56,7 +66,7 @@ class ScriptedAPI:
             "page": page,
             "page_size": PAGE_SIZE,
             "session_id": f"s{session}",
-            "results": _ids(page),
+            "results": _ids(page, self.orders.get(session)),
         }
 
 
@@ -70,6 +80,7 @@ def _export(
             "secret": "s",
             "max_workers": max_workers,
             "where": where,
+            "page_size": PAGE_SIZE,
         }
     )
     query = Query.for_settings(settings, None)
@@ -140,15 +151,38 @@ def test_a_saved_position_resumes_the_session_at_the_next_page() -> None:
     assert api.calls == [(1, 1), (1, 2)]
 
 
-def test_a_saved_position_with_an_expired_session_starts_over_cleanly() -> None:
+def test_a_saved_position_with_an_expired_session_lines_a_new_session_up() -> None:
     api = ScriptedAPI({1: {1, 2}})
     saved = _position_after_page_0(api)
     api.calls.clear()
     resumed = _export(resume=saved)
     ids = _exported_ids(resumed, api)
-    assert ids == [f"u{i}" for i in range(TOTAL)]
+    assert ids == ["u2", "u3", "u4", "u5"]  # page 0 of the new session ends where page 0 did
     assert api.calls[0] == (1, 1)  # the probe found the session expired
     assert api.calls[1:] == [(2, 0), (2, 1), (2, 2)]
+
+
+def test_a_saved_position_that_does_not_line_up_starts_over_from_page_0() -> None:
+    other_order = [f"u{i}" for i in (5, 4, 3, 2, 1, 0)]
+    api = ScriptedAPI({1: {1, 2}}, orders={2: other_order})
+    saved = _position_after_page_0(api)
+    api.calls.clear()
+    ids = _exported_ids(_export(resume=saved), api)
+    assert ids == other_order  # u1 is not on page 0 of the new session: every page again
+    assert api.calls == [(1, 1), (2, 0), (2, 1), (2, 2)]
+
+
+def test_profiles_added_at_the_front_shift_the_pages_and_are_found_by_the_total() -> None:
+    # Session 2 has three new profiles first: what was on page 1 moved forward by 3.
+    grown = ["n0", "n1", "n2", *[f"u{i}" for i in range(TOTAL)]]
+    api = ScriptedAPI({1: {2}}, orders={2: grown})
+    export = _export()
+    ids = _exported_ids(export, api)
+    # u3 (the last handed out) is now at position 6, page 3 of session 2: page 1 is looked at
+    # first (nothing before it changed?), then page 3 (moved by the 3 the total grew): found,
+    # so page 3 is handed out (u3 once more) and the export goes on. n0-n2 came after the start.
+    assert ids == ["u0", "u1", "u2", "u3", "u3", "u4", "u5"]
+    assert api.calls == [(1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 3), (2, 4)]
 
 
 def test_a_saved_position_of_another_query_is_ignored() -> None:

@@ -10,13 +10,14 @@ from collections.abc import Callable
 import pytest
 
 from tap_mixpanel_engage import iter_profiles
-from tap_mixpanel_engage.engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
+from tap_mixpanel_engage.engage.clock import REAL_CLOCK
+from tap_mixpanel_engage.engage.pacing import AdaptiveLimit, Cancelled, HourlyBudget, PacingPolicy
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
 from tests.helpers import tap_config
 
 
 def test_no_rolling_window_ever_holds_more_than_the_budget() -> None:
-    budget = RollingWindowBudget(3, window=0.3)
+    budget = HourlyBudget(REAL_CLOCK, PacingPolicy(window=0.3, idle_gap=1.0), limit=3)
     stamps: list[float] = []
     waits: list[float] = []
     lock = threading.Lock()
@@ -41,7 +42,7 @@ def test_no_rolling_window_ever_holds_more_than_the_budget() -> None:
 
 
 def test_a_budget_wait_ends_at_once_when_the_export_closes() -> None:
-    budget = RollingWindowBudget(1, window=3600)
+    budget = HourlyBudget(REAL_CLOCK, PacingPolicy(), limit=1)
     cancelled = threading.Event()
     budget.acquire(cancelled)
     cancelled.set()
@@ -94,7 +95,7 @@ def test_the_plan_is_checked_against_the_hourly_budget_before_fetching(
     expected: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("tap_mixpanel_engage.engage.export.QUERIES_PER_HOUR", 30)
+    monkeypatch.setattr("tap_mixpanel_engage.engage.page_size.DEFAULT_HOURLY_BUDGET", 30)
     api = fake_api(profiles=3050)
     caplog.set_level(logging.INFO, logger="tap-mixpanel-engage")
     records = iter_profiles(tap_config(api, page_size=100, **overrides))

@@ -113,7 +113,7 @@ def test_the_predicted_query_follows_the_sdk_rules(tmp_path: Path) -> None:
     def since(*argv: str) -> str | None:
         prediction = head_start.predict(["--config", files["base"], *argv])
         assert prediction is not None
-        settings, query = prediction
+        settings, query, _ = prediction
         for candidate in (None, older, newer):
             if query == Query.for_settings(settings, candidate):
                 return candidate
@@ -134,10 +134,12 @@ def test_a_head_start_for_another_query_is_discarded(
     monkeypatch.setattr(TapMixpanelEngage, "head_start", export)
     other = Query.for_settings(settings, "2024-01-01T00:00:00Z")
     with caplog.at_level(logging.INFO, logger="tap-mixpanel-engage"):
-        assert tap.claim_head_start(other, resuming=False) is None
+        assert tap.claim_head_start(other, resuming=False, raw_properties=False) is None
     assert export.cancelled.is_set()
     assert "discarded" in caplog.text
-    assert tap.claim_head_start(other, resuming=False) is None  # taken once, then gone
+    assert (
+        tap.claim_head_start(other, resuming=False, raw_properties=False) is None
+    )  # taken once, then gone
 
 
 def test_a_resumed_export_discards_the_head_start_even_for_the_same_query(
@@ -147,7 +149,7 @@ def test_a_resumed_export_discards_the_head_start_even_for_the_same_query(
     query = Query.for_settings(tap.engage_settings, None)
     export = Export(tap.engage_settings, query)
     monkeypatch.setattr(TapMixpanelEngage, "head_start", export)
-    assert tap.claim_head_start(query, resuming=True) is None
+    assert tap.claim_head_start(query, resuming=True, raw_properties=False) is None
     assert export.cancelled.is_set()
 
 
@@ -156,7 +158,7 @@ def test_a_head_start_for_the_same_query_is_taken_over(monkeypatch: pytest.Monke
     query = Query.for_settings(tap.engage_settings, None)
     export = Export(tap.engage_settings, query)
     monkeypatch.setattr(TapMixpanelEngage, "head_start", export)
-    assert tap.claim_head_start(query, resuming=False) is export
+    assert tap.claim_head_start(query, resuming=False, raw_properties=False) is export
     assert not export.cancelled.is_set()
     export.close()
 

@@ -22,7 +22,7 @@ def test_same_records_in_the_same_order_with_one_and_five_workers(
     runs = {}
     for workers in (1, 5):
         api = fake_api(profiles=20_000, latency=1.0)
-        run = run_tap(tmp_path, tap_config(api, max_workers=workers))
+        run = run_tap(tmp_path, tap_config(api, max_workers=workers, page_size=1000))
         assert run.returncode == 0, run.stderr
         stats = api.stats.snapshot()
         assert stats["max_in_flight"] <= workers
@@ -75,7 +75,9 @@ def test_every_profile_arrives_through_faults_limits_and_expiring_sessions(
         session_lifetime=1.0,
         seed=7,
     )
-    run = run_tap(tmp_path, tap_config(api, page_size=500))
+    # The fake's hour is a second here: the tap's own clock constants are scaled to match.
+    config = tap_config(api, page_size=500, rate_limit_window=1.0, session_idle_gap=0.3)
+    run = run_tap(tmp_path, config)
     assert run.returncode == 0, run.stderr
     stats = api.stats.snapshot()
     assert set(run.ids) == api.expected_ids()
@@ -114,7 +116,7 @@ def test_a_killed_run_resumes_from_its_last_state_without_refetching(
 ) -> None:
     api = fake_api(profiles=12_000, latency=0.2)
     config_path = tmp_path / "tap.json"
-    config_path.write_text(json.dumps(tap_config(api, max_workers=2)))
+    config_path.write_text(json.dumps(tap_config(api, max_workers=2, page_size=1000)))
     emitted: list[str] = []
     last_state: dict[str, Any] | None = None
     with subprocess.Popen(
@@ -138,7 +140,7 @@ def test_a_killed_run_resumes_from_its_last_state_without_refetching(
     assert last_state is not None
     done_page = last_state["bookmarks"]["engage"]["engage_position"]["page"]
     served_before = dict(api.stats.pages_served)
-    resumed = run_tap(tmp_path, tap_config(api, max_workers=2), state=last_state)
+    resumed = run_tap(tmp_path, tap_config(api, max_workers=2, page_size=1000), state=last_state)
     assert resumed.returncode == 0, resumed.stderr
     for page in range(done_page + 1):
         assert api.stats.pages_served[page] == served_before[page] == 1
