@@ -122,7 +122,8 @@ class EngageClient:
         first_failure: float | None = None
         limited_wait = 0.0
         while True:
-            limited_wait += self._pace(page, stop)
+            waited, stamp = self._pace(page, stop)
+            limited_wait += waited
             self.limit.acquire(stop)
             ok = False
             rate_limit: RateLimit | None = None
@@ -156,6 +157,7 @@ class EngageClient:
             finally:
                 self.limit.release(success=ok)
             if rate_limit is not None:
+                self.budget.refund(stamp)
                 limited += 1
                 limited_wait += self._wait_rate_limited(
                     page, reason, rate_limit, retry_after, limited, limited_wait, stop
@@ -197,8 +199,8 @@ class EngageClient:
             content = response.raw.read(decode_content=True)
         return response, content
 
-    def _pace(self, page: int, cancelled: threading.Event) -> float:
-        """Wait for the hourly budget; return the seconds waited."""
+    def _pace(self, page: int, cancelled: threading.Event) -> tuple[float, float]:
+        """Wait for the hourly budget; return the seconds waited and the slot's stamp."""
 
         def log_wait(seconds: float) -> None:
             logger.info(
@@ -209,10 +211,10 @@ class EngageClient:
                 self.budget.policy.window,
             )
 
-        waited = self.budget.acquire(cancelled, on_wait=log_wait)
+        waited, stamp = self.budget.acquire(cancelled, on_wait=log_wait, page=page)
         if waited:
             self.stats.add_wait(waited, rate_limit=True)
-        return waited
+        return waited, stamp
 
     def _rate_limited(
         self, response: requests.Response, content: bytes, page: int

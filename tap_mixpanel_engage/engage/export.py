@@ -16,12 +16,13 @@ from dataclasses import replace
 
 from tap_mixpanel_engage.engage.client import EngageClient, RetryPolicy
 from tap_mixpanel_engage.engage.clock import REAL_CLOCK, Clock
-from tap_mixpanel_engage.engage.pacing import DEFAULT_HOURLY_BUDGET, Cancelled, PacingPolicy
+from tap_mixpanel_engage.engage.pacing import DEFAULT_HOURLY_BUDGET, PacingPolicy
 from tap_mixpanel_engage.engage.page_size import ShortPageGuard, budget_warning, settle
 from tap_mixpanel_engage.engage.progress import ExportStats, ProgressLog
 from tap_mixpanel_engage.engage.query import Query
 from tap_mixpanel_engage.engage.realign import Emitted, line_up
 from tap_mixpanel_engage.engage.records import Page
+from tap_mixpanel_engage.engage.session_window import session_window
 from tap_mixpanel_engage.engage.state import Position, utc_now
 from tap_mixpanel_engage.engage.window import OrderedWindow, in_background
 from tap_mixpanel_engage.errors import LOGGER_NAME, APIError, SessionExpired
@@ -241,26 +242,12 @@ class Export:
     def _start_window(self, session_id: str, start: int) -> OrderedWindow[Page]:
         """Start fetching pages ``start``.. of the session (up to the window's bound)."""
         assert self.position is not None
-        # Each window has its own cancel event: a window that ends on an error (an expired
-        # session) must not cancel the export that goes on with a new session.
-        window_closed = threading.Event()
-        page_size = self.page_size
-
-        def fetch(page: int) -> Page:
-            if self.cancelled.is_set():
-                raise Cancelled
-            return self.client.fetch(
-                self.query.body(page, session_id, page_size), page, window_closed
-            )
-
-        return OrderedWindow(
-            fetch,
+        return session_window(
+            self.client,
+            lambda page: self.query.body(page, session_id, self.page_size),
             range(start, self.position.pages),
-            max_workers=self.settings.max_workers,
-            cancelled=window_closed,
+            exporting=self.cancelled,
             on_idle=lambda: self.progress.heartbeat(self.pages_total),
-            on_cancel=self.client.abort,
-            weigh=lambda page: page.nbytes,
             max_bytes=self.window_bytes,
         )
 

@@ -7,6 +7,9 @@ tests can run an hour of pacing without waiting for it.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import heapq
 import math
 import threading
 from collections import deque
@@ -38,11 +41,12 @@ class HourlyBudget:
     """At most ``limit`` counted queries in any rolling window, spent so sessions survive.
 
     Until the limit is known (``max_requests_per_hour``, or a 429 that names the hourly limit)
-    queries go as fast as the API answers. Once it is known, queries go at once while more slots
-    are free than the export will need to keep its session alive until the oldest slot frees
-    again; the last few are spaced ``idle_gap`` apart, so the session is never left unused for
-    long, and the export still finishes as early as the budget allows. When everything left fits
-    in the free slots, it all goes at once.
+    queries go as fast as the API answers. Once it is known, a query goes at once if, after it,
+    a slot will still be free (now, or freed by an older query leaving the window) every
+    ``idle_gap`` seconds until this burst leaves the window itself; otherwise it waits until the
+    session would otherwise sit unused for ``idle_gap``. So the session never dies of disuse,
+    and the export still finishes about as early as the budget allows. When everything left
+    fits in the free slots, it all goes at once.
     """
 
     def __init__(self, clock: Clock, policy: PacingPolicy, limit: int | None = None) -> None:
@@ -53,6 +57,9 @@ class HourlyBudget:
         self.policy = policy
         self._clock = clock
         self._lock = threading.Lock()
+        self._turn = threading.Condition(self._lock)
+        self._waiting: list[int] = []
+        """Pages waiting for a slot (a heap): the lowest page goes first."""
         self._stamps: deque[float] = deque()
         """When each counted query of ours went, oldest first."""
         self._others: list[float] = []
@@ -65,26 +72,51 @@ class HourlyBudget:
         self,
         cancelled: threading.Event,
         on_wait: Callable[[float], None] | None = None,
-    ) -> float:
-        """Take a slot for one query, waiting as long as needed; return the seconds waited.
+        page: int = 0,
+    ) -> tuple[float, float]:
+        """Take a slot for the query of ``page``, waiting as long as needed.
+
+        Slots go to the lowest page waiting: pages come out in order, so a slot spent on a later
+        page would only make the earlier one wait longer.
+
+        Returns:
+            The seconds waited, and the slot's stamp (to :meth:`refund` it if the API refuses).
 
         Raises:
             Cancelled: the export closed while waiting.
         """
         waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock.now()
-                wait = self._delay(now)
-                if wait <= 0:
-                    self._stamps.append(now)
-                    self._last_send = now
-                    return waited
-            if on_wait is not None:
-                on_wait(wait)
-            if self._clock.sleep(wait, cancelled):
-                raise Cancelled
-            waited += wait
+        with self._turn:
+            heapq.heappush(self._waiting, page)
+        try:
+            while True:
+                with self._turn:
+                    if self._waiting[0] != page:
+                        if cancelled.is_set():
+                            raise Cancelled
+                        self._turn.wait(0.05)
+                        continue
+                    now = self._clock.now()
+                    wait = self._delay(now)
+                    if wait <= 0:
+                        self._stamps.append(now)
+                        self._last_send = now
+                        return waited, now
+                if on_wait is not None:
+                    on_wait(wait)
+                if self._clock.sleep(wait, cancelled):
+                    raise Cancelled
+                waited += wait
+        finally:
+            with self._turn:
+                self._waiting.remove(page)
+                heapq.heapify(self._waiting)
+                self._turn.notify_all()
+
+    def refund(self, stamp: float) -> None:
+        """A query refused with a 429 took no slot (Mixpanel does not count it)."""
+        with self._lock, contextlib.suppress(ValueError):  # already out of the window
+            self._stamps.remove(stamp)
 
     def hit_limit(self, used: int | None, budget: int | None, retry_after: float | None) -> None:
         """A 429 named the hourly limit: learn the budget and the queries others spent.
@@ -146,13 +178,22 @@ class HourlyBudget:
             return max(next_free - now, 1e-3)
         left = self.remaining() if self.remaining is not None else self.limit + 1
         gap = self.policy.idle_gap
-        reserve = min(max(math.ceil(self.policy.window / gap) - 1, 0), self.limit - 1)
-        if left <= free or free > reserve:
+        if left <= free or self._keeps_alive(now, free - 1, left - 1):
             return 0.0
         since = now - self._last_send if self._last_send is not None else gap
         if since >= gap:
             return 0.0
         return max(min(gap - since, next_free - now), 1e-3)
+
+    def _keeps_alive(self, now: float, free: int, left: int) -> bool:
+        """True when, with ``free`` slots left now, a slot is still there every ``idle_gap`` for
+        the ``left`` queries to come, until everything sent now has left the window."""
+        gap, window = self.policy.idle_gap, self.policy.window
+        frees = sorted([*(t + window for t in self._stamps), *self._others])
+        for step in range(1, min(left, math.ceil(window / gap) - 1) + 1):
+            if free + bisect.bisect_right(frees, now + step * gap) < step:
+                return False
+        return True
 
 
 class AdaptiveLimit:
@@ -161,8 +202,8 @@ class AdaptiveLimit:
     Other clients may share the project's five query slots; when the API answers "too many
     queries running", the limit drops by one (never below one) and grows back by one after
     ``recover_after`` successful queries in a row. After ``idle_gap`` seconds with no query, the
-    session may have died: one query goes alone first, so a dead session costs one query, not
-    five.
+    session may have died: queries go one at a time until one succeeds, so a dead session costs
+    one query, not five.
     """
 
     def __init__(
@@ -214,7 +255,7 @@ class AdaptiveLimit:
         """Give the slot back; ``success`` counts toward growing the limit again."""
         with self._cond:
             self._running -= 1
-            self._probing = False
+            self._probing = self._probing and not success  # a failed probe: the next goes alone
             if self._clock is not None:
                 self._last_done = self._clock.now()
             if success:

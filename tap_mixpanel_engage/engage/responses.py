@@ -63,8 +63,10 @@ class RateLimit:
     """Which of Mixpanel's two limits a 429 names, read from its counters.
 
     Mixpanel's text carries both: ``6/5 queries running concurrently and 7/60 queries running in
-    the last hour``. A counter at or over its limit names that limit; without counters, the words
-    decide. ``hour_used``/``hour_budget`` are the hourly counter when the text has one.
+    the last hour``, each count including the rejected query. A counter over its limit names that
+    limit; when neither is over, one at its limit does (a count that leaves the rejected query
+    out); without counters, the words decide. ``hour_used``/``hour_budget`` are the hourly counter
+    when the text has one.
     """
 
     concurrency: bool
@@ -80,12 +82,17 @@ class RateLimit:
             lowered = text.lower()
             return cls(concurrency="concurren" in lowered, hourly="hour" in lowered)
         used, budget = (int(hourly[1]), int(hourly[2])) if hourly else (None, None)
-        return cls(
-            concurrency=concurrent is not None and int(concurrent[1]) >= int(concurrent[2]),
-            hourly=used is not None and budget is not None and used >= budget,
-            hour_used=used,
-            hour_budget=budget,
-        )
+        running, slots = (int(concurrent[1]), int(concurrent[2])) if concurrent else (None, None)
+
+        def named(count: int | None, limit: int | None, at: bool) -> bool:
+            return (
+                count is not None
+                and limit is not None
+                and (count >= limit if at else count > limit)
+            )
+
+        at = not (named(running, slots, False) or named(used, budget, False))
+        return cls(named(running, slots, at), named(used, budget, at), used, budget)
 
 
 def client_error(

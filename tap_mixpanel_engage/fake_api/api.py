@@ -22,7 +22,9 @@ class FakeEngageAPI:
     Args:
         settings: the knobs; ``FakeSettings()`` is a well-behaved API with 1000 profiles.
         port: 0 (default) picks a free port; ``url`` tells which.
-        clock: monotonic seconds for session lifetimes and the rate window (inject to test).
+        clock: monotonic seconds for session lifetimes, the rate window and growth (inject to
+            test); a clock with ``sleep(seconds, cancelled)`` (``SimulatedClock``) takes latency
+            too.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class FakeEngageAPI:
         self.admission = Admission(self.settings, clock, self.stats)
         self.chaos = Chaos(self.settings)
         self.stopping = threading.Event()
+        self.clock = clock
         self._server: FakeServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -62,6 +65,7 @@ class FakeEngageAPI:
             self.admission,
             self.chaos,
             self.stopping,
+            self.clock,
         )
         self._server = FakeServer(backend, self.port)
         self.port = int(self._server.server_address[1])

@@ -13,7 +13,7 @@ import hmac
 import json
 import sys
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +59,20 @@ class Backend:
     chaos: Chaos
     stopping: threading.Event
     """Set while the server stops: queries still sleeping in ``latency`` end at once."""
+    clock: Callable[[], float]
+    """The fake's time; with a ``sleep(seconds, cancelled)`` method, latency is spent on it."""
+
+    def busy(self) -> contextlib.AbstractContextManager[object]:
+        """While a request is handled, a simulated clock does not move (but for its latency)."""
+        busy = getattr(self.clock, "busy", None)
+        return busy() if busy is not None else contextlib.nullcontext()
+
+    def wait(self, seconds: float) -> bool:
+        """Spend ``seconds`` of the fake's time; True when the server stops meanwhile."""
+        sleep = getattr(self.clock, "sleep", None)
+        if sleep is not None:
+            return bool(sleep(seconds, self.stopping))
+        return self.stopping.wait(seconds)
 
 
 class FakeServer(ThreadingHTTPServer):
@@ -172,6 +186,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(403, f"service account does not have access to project {project}")
 
     def _dispatch(self) -> None:
+        with self.server.api.busy():
+            self._handle()
+
+    def _handle(self) -> None:
         api = self.server.api
         url = urlsplit(self.path)
         try:
@@ -204,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             # `latency` is the whole service time of a query, as a client sees it: the page is
             # built first and the rest of the time is slept, so five queries arriving together
             # also finish together instead of queueing behind one another for the GIL.
-            started = time.monotonic()
+            started = api.clock()
             delay = api.chaos.delay()
             try:
                 body, page, count, opened = run_query(api.store, api.sessions, api.settings, params)
@@ -212,8 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if "has expired" in exc.message:
                     api.stats.add(expired_sessions=1)
                 raise
-            remaining = delay - (time.monotonic() - started)
-            if remaining > 0 and api.stopping.wait(remaining):
+            remaining = delay - (api.clock() - started)
+            if remaining > 0 and api.wait(remaining):
                 self.close_connection = True
                 return
             fault = api.chaos.fault()
