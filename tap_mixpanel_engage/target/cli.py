@@ -1,7 +1,8 @@
 """``target-mixpanel-duckdb``: reads Singer messages and drives one sink from one writer thread.
 
 Exit codes (:mod:`tap_mixpanel_engage.errors`): 0 done, 1 bad input or a failed load, 3 invalid
-settings (an unknown sink, an unwritable path), 130 on Ctrl-C.
+settings (an unknown sink, an unwritable path), 130/143 on SIGINT/SIGTERM (after committing what
+was received).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import Any
 
 import pluggy
 
-from tap_mixpanel_engage.errors import EXIT_OK, EXIT_SIGNAL_BASE, EngageError, fail
+from tap_mixpanel_engage.errors import EXIT_OK, EXIT_SIGNAL_BASE, fail
 from tap_mixpanel_engage.jsonfiles import read_json_object
 from tap_mixpanel_engage.sinks.contract import SinkConfigError
 from tap_mixpanel_engage.sinks.registry import installed_sinks
+from tap_mixpanel_engage.target.intake import Interrupted
 from tap_mixpanel_engage.target.loader import SETTINGS, load
 
 PROG = "target-mixpanel-duckdb"
@@ -81,8 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise SinkConfigError(f"--input: cannot read {args.input!r}: {exc}") from None
             with lines:
                 load(config, lines, sys.stdout.buffer)
-    except EngageError as exc:
-        return fail(PROG, exc)
+    except Interrupted as exc:
+        message = "interrupted; every record received is committed and the last STATE printed"
+        return fail(PROG, message, EXIT_SIGNAL_BASE + exc.signum)
     except Exception as exc:
         return fail(PROG, exc)
     except KeyboardInterrupt:

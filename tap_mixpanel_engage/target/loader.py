@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gc
+import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
@@ -22,7 +24,8 @@ from tap_mixpanel_engage.sinks.contract import SinkConfigError
 from tap_mixpanel_engage.sinks.driver import NO_STATE, SinkDriver, SinkError
 from tap_mixpanel_engage.sinks.registry import get_sink_class
 from tap_mixpanel_engage.target.checks import RecordChecker, RecordError
-from tap_mixpanel_engage.target.reader import InputError, iter_batch_records, iter_messages
+from tap_mixpanel_engage.target.intake import END, TIMEOUT, GracefulStop, Intake, Interrupted
+from tap_mixpanel_engage.target.reader import InputError, MessageDecoder, iter_batch_records
 
 METADATA_PROPERTIES: dict[str, Any] = {
     name: {"type": ["null", "string"], "format": "date-time"}
@@ -47,10 +50,19 @@ SETTINGS: tuple[dict[str, Any], ...] = (
         "default": 10_000,
         "description": "Records per commit; a STATE waits for the commit covering it.",
     },
+    {
+        "name": "batch_wait_limit_seconds",
+        "type": "number",
+        "default": 1.0,
+        "description": "Commit when the oldest record held has waited this long, full or not.",
+    },
 )
 
 
 _DEFAULTS: dict[str, Any] = {setting["name"]: setting["default"] for setting in SETTINGS}
+QUIET_INPUT_SECONDS = 0.05
+"""Records held commit once the input has been quiet this long: a paced export's pages then
+commit as they come, while a fast one, whose input never pauses, still fills its batches."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,7 @@ class TargetSettings:
     sink: str
     add_metadata_columns: bool
     batch_size_rows: int
+    batch_wait_limit_seconds: float
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
@@ -73,7 +86,10 @@ class TargetSettings:
         size = config.get("batch_size_rows", _DEFAULTS["batch_size_rows"])
         if type(size) is not int or size < 1:
             raise SinkConfigError("batch_size_rows: must be a positive integer")
-        return cls(sink, metadata, size)
+        wait = config.get("batch_wait_limit_seconds", _DEFAULTS["batch_wait_limit_seconds"])
+        if type(wait) not in (int, float) or not 0 < wait < math.inf:
+            raise SinkConfigError("batch_wait_limit_seconds: must be a positive number")
+        return cls(sink, metadata, size, float(wait))
 
 
 @dataclass
@@ -104,13 +120,45 @@ class Loader:
         self.streams: dict[str, _Stream] = {}
         self.buffered = 0
         self.pending_state: Any = NO_STATE
+        self._oldest = 0.0
+        """When the oldest record held arrived (``time.monotonic``)."""
 
-    def run(self, lines: IO[bytes]) -> None:
-        """Load every message, then flush what is left (and the last STATE)."""
-        last = 0
-        for last, message in iter_messages(lines):
-            self.handle(last, message)
-        self.flush(f"records up to line {last}")
+    def run(self, lines: IO[bytes], stop: GracefulStop | None = None) -> None:
+        """Load every message, then flush what is left (and the last STATE).
+
+        Records held for ``batch_wait_limit_seconds`` are committed even while input is slow.
+
+        Raises:
+            Interrupted: ``stop`` caught a signal; what was received is committed first.
+        """
+        decoder, number, intake = MessageDecoder(), 0, Intake(lines)
+        while True:
+            chunk = intake.next(self._wait(stop))
+            if chunk is END or (stop is not None and stop.remaining() == 0):
+                break
+            if chunk is TIMEOUT and self.buffered:
+                self.flush(f"records up to line {number} (the input paused)")
+            if isinstance(chunk, list):
+                for line in chunk:
+                    number += 1
+                    if line.strip():
+                        self.handle(number, decoder.message(line, number))
+            if self.buffered and self._wait(None) == 0:
+                self.flush(f"records up to line {number} (held for the wait limit)")
+        self.flush(f"records up to line {number}")
+        if stop is not None and stop.signum is not None:
+            raise Interrupted(stop.signum)
+
+    def _wait(self, stop: GracefulStop | None) -> float | None:
+        """How long the next read may wait: until the oldest record is due, or a signal's grace."""
+        due = None
+        if self.buffered:
+            limit = self.settings.batch_wait_limit_seconds
+            due = min(max(self._oldest + limit - time.monotonic(), 0.0), QUIET_INPUT_SECONDS)
+        grace = stop.remaining() if stop is not None else None
+        if grace is None:
+            return 0.5 if stop is not None and due is None else due
+        return grace if due is None else min(due, grace)
 
     def handle(self, line: int, message: dict[str, Any]) -> None:
         """Apply one Singer message read from input line ``line``."""
@@ -156,6 +204,8 @@ class Loader:
         except RecordError as exc:
             raise InputError(f"{where}: stream {name!r}: {exc}") from None
         stream.buffer.append(record)
+        if not self.buffered:
+            self._oldest = time.monotonic()
         self.buffered += 1
         if self.buffered >= self.settings.batch_size_rows:
             self.flush(f"records up to {where}")
@@ -229,7 +279,8 @@ def load(
     gc_was_enabled = gc.isenabled()
     gc.disable()  # decoded records hold no cycles; collections would rescan every buffered one
     try:
-        Loader(settings, driver).run(lines)
+        with GracefulStop() as stop:
+            Loader(settings, driver).run(lines, stop)
         driver.drain()
     except BaseException:
         driver.settle()  # batches read before the failure still commit

@@ -32,17 +32,20 @@ class MessageDecoder:
         except msgspec.DecodeError as exc:
             raise InputError(f"{where}: malformed JSON: {exc}") from None
 
+    def message(self, line: bytes, number: int) -> dict[str, Any]:
+        """The Singer message on input line ``number``, or :class:`InputError` naming it."""
+        message = self.decode(line, f"line {number}")
+        if type(message) is not dict:
+            raise InputError(f"line {number}: a Singer message must be a JSON object")
+        return message
+
 
 def iter_messages(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, message)`` for every non-blank line (numbered from 1)."""
     decoder = MessageDecoder()
     for line_number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        message = decoder.decode(line, f"line {line_number}")
-        if type(message) is not dict:
-            raise InputError(f"line {line_number}: a Singer message must be a JSON object")
-        yield line_number, message
+        if line.strip():
+            yield line_number, decoder.message(line, line_number)
 
 
 def iter_batch_records(message: Mapping[str, Any], where: str) -> Iterator[tuple[str, Any]]:

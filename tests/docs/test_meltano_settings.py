@@ -58,7 +58,12 @@ def _kind_for_schema(prop: dict[str, Any]) -> str:
     }[json_type]
 
 
-_KIND_FOR_ABOUT_TYPE = {"string": "string", "integer": "integer", "boolean": "boolean"}
+_KIND_FOR_ABOUT_TYPE = {
+    "string": "string",
+    "integer": "integer",
+    "number": "decimal",
+    "boolean": "boolean",
+}
 
 
 def _target_about() -> dict[str, Any]:

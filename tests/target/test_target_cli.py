@@ -184,6 +184,7 @@ def test_about_json_describes_target_and_sink_settings() -> None:
         "sink",
         "add_metadata_columns",
         "batch_size_rows",
+        "batch_wait_limit_seconds",
     ]
     assert [s["name"] for s in about["sinks"]["duckdb"]["settings"]] == [
         "path",
