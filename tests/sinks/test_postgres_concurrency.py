@@ -54,7 +54,7 @@ def test_two_writers_upserting_the_same_new_keys_both_succeed_without_duplicates
 def test_writers_opening_one_new_table_together_take_turns_and_both_columns_exist(
     pg_db: Database,
 ) -> None:
-    wanted = [
+    wanted: list[dict[str, Any]] = [
         {"properties": {"id": {"type": "string"}, "a": STRING}},
         {"properties": {"id": {"type": "string"}, "b": {"type": "integer"}}},
     ]
