@@ -203,25 +203,27 @@ class ConversionError(ValueError):
         self.column = column
 
 
-def convert_column(type_: str, values: list[Any]) -> list[Any]:
-    """Convert one column's values (``None`` stays NULL) for binary COPY.
+def column_values(type_: str, prop: str, records: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """One column's values for binary COPY (a missing or null value is NULL).
 
     Raises:
         ConversionError: the first value that does not fit, with its position.
     """
     if type_ == JSONB:
-        return values
+        return [r.get(prop) for r in records]
     convert: Convert = CONVERTERS.get(type_, _text)
     fast = _FAST.get(type_)
     try:
-        if fast is not None:
-            return [v if v is None or type(v) is fast else convert(v) for v in values]
-        return [None if v is None else convert(v) for v in values]
+        if fast is not None:  # one pass: most values already have the type COPY dumps
+            return [
+                v if (v := r.get(prop)) is None or type(v) is fast else convert(v) for r in records
+            ]
+        return [None if (v := r.get(prop)) is None else convert(v) for r in records]
     except (TypeError, ValueError):
         pass
-    for index, value in enumerate(values):  # the slow path only names the culprit
+    for index, record in enumerate(records):  # the slow path only names the culprit
         try:
-            if value is not None:
+            if (value := record.get(prop)) is not None:
                 convert(value)
         except (TypeError, ValueError) as exc:
             raise ConversionError(index, exc) from None

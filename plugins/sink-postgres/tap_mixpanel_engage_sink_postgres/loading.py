@@ -25,7 +25,7 @@ from tap_mixpanel_engage_sink_postgres.columns import (
     KNOWN_TYPES,
     Column,
     ConversionError,
-    convert_column,
+    column_values,
 )
 
 _COPY_LINE = re.compile(r"COPY \S+, line (\d+)")
@@ -128,9 +128,8 @@ def staged_rows(
     """
     columns = []
     for column in table.columns:
-        values = [r.get(column.prop) for r in records]
         try:
-            columns.append(convert_column(column.type, values))
+            columns.append(column_values(column.type, column.prop, records))
         except ConversionError as exc:
             record = records[exc.index]
             raise UnstorableRecord(
