@@ -127,6 +127,13 @@ class PostgresServer:
             raise RuntimeError("the server is not running")
         return self.directory
 
+    @property
+    def pid(self) -> int:
+        """The server's (postmaster's) process id."""
+        if self._process is None:
+            raise RuntimeError("the server is not running")
+        return self._process.pid
+
     def dsn(self, dbname: str = "postgres") -> str:
         """A libpq connection string for ``dbname`` as the superuser, over the socket."""
         return f"host={self.socket_dir} port=5432 user={SUPERUSER} dbname={dbname}"
