@@ -362,3 +362,27 @@ def test_a_keyless_record_is_named_by_its_place_in_the_batch(sink: PostgresSink)
 def test_write_batch_before_open_stream_is_an_error(sink: PostgresSink) -> None:
     with pytest.raises(RuntimeError, match="before open_stream"):
         sink.write_batch("t", [{"id": "a"}])
+
+
+def test_a_column_of_a_type_the_sink_does_not_make_is_left_alone_and_cast_to(
+    pg_db: Database,
+) -> None:
+    schema = props(id={"type": "string"}, n={"type": "number"}, code=STRING)
+    sink = PostgresSink({"dsn": pg_db.dsn})
+    load(sink, schema, ["id"], [{"id": "a", "n": 1.25, "code": "x"}])
+    sink.close()
+    with pg_db.connect() as conn:  # a DBA's choice of types
+        conn.execute("ALTER TABLE mixpanel.t ALTER n TYPE numeric(10, 2)")
+        conn.execute("ALTER TABLE mixpanel.t ALTER code TYPE varchar(8)")
+    sink = PostgresSink({"dsn": pg_db.dsn})
+    load(sink, schema, ["id"], [{"id": "b", "n": 2.5, "code": "yy"}])
+    sink.close()
+    assert [(n, t) for n, t, _ in pg_db.columns("t")] == [
+        ("id", "text"),
+        ("n", "numeric(10,2)"),
+        ("code", "character varying(8)"),
+    ]
+    assert pg_db.query("SELECT id, n::text, code FROM mixpanel.t ORDER BY id") == [
+        ("a", "1.25", "x"),
+        ("b", "2.50", "yy"),
+    ]
