@@ -34,8 +34,8 @@ class Database:
         return self.server.dsn(self.name)
 
     def connect(self) -> psycopg.Connection[Any]:
-        """A new autocommit connection (close it, or use it in ``with``)."""
-        return psycopg.connect(self.dsn, autocommit=True)
+        """A new autocommit UTF-8 connection (close it, or use it in ``with``)."""
+        return psycopg.connect(self.dsn, autocommit=True, client_encoding="UTF8")
 
     def query(self, statement: LiteralString, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Every row ``statement`` returns, on a connection of its own."""

@@ -9,11 +9,13 @@ import textwrap
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from tap_mixpanel_engage_sink_postgres import PostgresSink, UnstorableRecord
 from tap_mixpanel_engage_sink_postgres.columns import allocate, column_type, widen
 
-from tests.postgres import Database
+from scripts.pg_server import PostgresServer
+from tests.postgres import Database, drop_database
 
 UTC = datetime.UTC
 
@@ -386,3 +388,21 @@ def test_a_column_of_a_type_the_sink_does_not_make_is_left_alone_and_cast_to(
         ("a", "1.25", "x"),
         ("b", "2.50", "yy"),
     ]
+
+
+def test_a_latin1_database_keeps_what_it_can_encode_and_names_what_it_cannot(
+    pg_server: PostgresServer,
+) -> None:
+    with psycopg.connect(pg_server.dsn(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE latin1 ENCODING 'LATIN1' TEMPLATE template0 LOCALE 'C'")
+    database = Database(pg_server, "latin1")
+    try:
+        schema = props(id={"type": "string"}, s=STRING, o={"type": "object"})
+        sink = PostgresSink({"dsn": database.dsn})
+        load(sink, schema, ["id"], [{"id": "a", "s": "café", "o": {"ville": "Zürich"}}])
+        with pytest.raises(UnstorableRecord, match=r"record id='b': property 's' .*LATIN1"):
+            sink.write_batch("t", [{"id": "b", "s": "5 €"}])
+        sink.close()
+        assert database.query("SELECT * FROM mixpanel.t") == [("a", "café", {"ville": "Zürich"})]
+    finally:
+        drop_database(database)

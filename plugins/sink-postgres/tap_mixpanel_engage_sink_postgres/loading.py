@@ -200,10 +200,12 @@ def rejected_row(exc: psycopg.Error) -> tuple[int, str] | None:
 
 
 def nul_or_data_message(exc: psycopg.Error) -> str:
-    """Why the server refused a value, in words (the NUL character gets its own)."""
-    if exc.sqlstate in ("22P05", "22021"):  # untranslatable character, invalid byte sequence
+    """Why the server refused a value, in words; the NUL character gets its own."""
+    primary = (exc.diag.message_primary or type(exc).__name__).strip()
+    detail = exc.diag.message_detail or ""
+    if "0x00" in primary or "\\u0000" in detail:  # text, then jsonb
         return (
             "PostgreSQL cannot store the character U+0000 (NUL, JSON \\u0000) in text or jsonb; "
             "remove it at the source or map the stream to drop it"
         )
-    return (exc.diag.message_primary or type(exc).__name__).strip()
+    return primary

@@ -73,6 +73,9 @@ class PostgresSink(sinks.Sink):
         self._activations: list[tuple[str, int, bool]] = []
         self._stages = 0
         with self._errors("setting up the session"):
+            # UTF8 whatever the database's encoding: jsonb goes out as UTF-8 bytes, and the
+            # server then refuses, rather than garbles, what the database cannot encode.
+            self._conn.execute("SET client_encoding TO 'UTF8'")
             self._conn.execute("SET TimeZone TO 'UTC'")
             self._conn.commit()
 
@@ -190,16 +193,18 @@ class PostgresSink(sinks.Sink):
 
     def _apply_activation(self, stream: str, version: int, hard_delete: bool) -> None:
         cur = self._conn.cursor()
-        catalog.lock_schema(cur, self.schema)
-        columns = catalog.existing_columns(cur, self.schema, stream) or []
-        by_prop = {c.prop: c for c in columns}
         wanted = {sinks.VERSION_PROPERTY: BIGINT}
         if not hard_delete:
             wanted[sinks.DELETED_AT_PROPERTY] = TIMESTAMPTZ
-        missing = {p: t for p, t in wanted.items() if p not in by_prop}
         ident = catalog.table_ident(self.schema, stream)
-        for column in catalog.add_columns(cur, ident, columns, missing):
-            by_prop[column.prop] = column
+        columns = catalog.existing_columns(cur, self.schema, stream) or []
+        if not wanted.keys() <= {c.prop for c in columns}:  # add them, as DDL always is: locked
+            catalog.lock_schema(cur, self.schema)
+            columns = catalog.existing_columns(cur, self.schema, stream) or []
+            known = {c.prop for c in columns}
+            missing = {p: t for p, t in wanted.items() if p not in known}
+            columns += catalog.add_columns(cur, ident, columns, missing)
+        by_prop = {c.prop: c for c in columns}
         deleted_at = None if hard_delete else by_prop[sinks.DELETED_AT_PROPERTY]
         catalog.end_old_versions(cur, ident, by_prop[sinks.VERSION_PROPERTY], deleted_at, version)
 
