@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 
-.PHONY: install test lint bench demo clean meltano
+.PHONY: install test lint bench demo clean meltano postgres
 
 $(VENV)/.installed: pyproject.toml $(PLUGINS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,13 +24,19 @@ $(MELTANO_VENV)/.meltano-installed: $(VENV)/.installed demo/meltano_project.py
 
 meltano: $(MELTANO_VENV)/.meltano-installed
 
+# The postgres sink's tests and benchmark start a throwaway PostgreSQL server (tests/postgres.py):
+# Debian's server package must be there. As root with apt-get this installs it when missing;
+# otherwise it says what to install. No server is started here.
+postgres: install
+	$(PY) -m scripts.pg_server ensure
+
 # Fake Engage API (20k profiles, 0.3 s per query) -> meltano run -> DuckDB, then an incremental run.
 demo: install meltano
 	$(PY) -m demo.run_demo
 
 # Benchmarks install the PyPI peers and matplotlib (the README chart) into their own venvs in
 # .bench/, so the measured venv holds what a user's install holds.
-bench: install
+bench: install postgres
 	$(PY) -m benchmarks
 
 lint: install
@@ -38,7 +44,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint meltano
+test: lint meltano postgres
 	$(VENV)/bin/pytest
 
 clean:

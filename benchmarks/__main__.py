@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import bench_pipe, bench_tap
+from benchmarks import bench_pipe, bench_postgres, bench_tap
 from benchmarks.bench_tap import Row
 
 RESULTS = Path(__file__).with_name("results")
@@ -59,6 +59,7 @@ def main() -> None:
         ],
     )
     section("pipelines", bench_pipe.pipelines(20_000 if quick else 100_000))
+    section("postgres sink", bench_postgres.postgres_sinks(20_000 if quick else 100_000))
     rounds = 5
     lib = bench_sync_vs_pipe(20_000 if quick else 100_000, rounds)
     section(

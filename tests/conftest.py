@@ -1,4 +1,4 @@
-"""Shared fixtures: fake Engage APIs on loopback, stopped after each test."""
+"""Shared fixtures: fake Engage APIs on loopback, and a real PostgreSQL server; all stopped."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from scripts.pg_server import PostgresServer
 from tap_mixpanel_engage.fake_api import FakeEngageAPI, FakeSettings
+from tests.postgres import Database, create_database, drop_database
 
 
 @pytest.fixture
@@ -24,3 +26,18 @@ def fake_api() -> Iterator[Callable[..., FakeEngageAPI]]:
     yield start
     for api in started:
         api.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (started on first use, stopped at the end)."""
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_db(pg_server: PostgresServer) -> Iterator[Database]:
+    """A fresh database on the session's server, dropped after the test."""
+    database = create_database(pg_server)
+    yield database
+    drop_database(database)

@@ -82,8 +82,9 @@ class DuckDBSink(Sink):
         try:
             self._con = duckdb.connect(path)
         except duckdb.Error as exc:
+            way_out = "; another pipeline holds it: use one file per pipeline, or sink 'postgres'"
             message = f"path: cannot open DuckDB file {path!r}: {_first_line(exc)}"
-            raise SinkConfigError(message) from None
+            raise SinkConfigError(message + (way_out if "set lock" in message else "")) from None
         self._tmpdir = Path(tempfile.mkdtemp(prefix="target-mixpanel-duckdb-"))
         self._batch_file = self._tmpdir / "batch.ndjson"
         self._encoder = msgspec.json.Encoder()
