@@ -8,8 +8,8 @@ thread is inside the sink (DuckDB releases the GIL), so the two costs overlap in
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
