@@ -17,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from tap_mixpanel_engage.engage.dates import parse_start_date
+from tap_mixpanel_engage.entity_settings import (
+    ENTITY_PROPERTIES,
+    GroupSpec,
+    read_entity_settings,
+    whole_number,
+)
+from tap_mixpanel_engage.entity_settings import schema_property as _setting
 from tap_mixpanel_engage.errors import LOGGER_NAME, SettingsError
 
 REGION_HOSTS = {
@@ -25,20 +32,11 @@ REGION_HOSTS = {
     "in": "https://in.mixpanel.com",
 }
 ENGAGE_PATH = "/api/query/engage"
+COHORTS_LIST_PATH = "/api/query/cohorts/list"
 MAX_WORKERS = 5
 """Mixpanel runs at most five queries at once per project."""
 
 logger = logging.getLogger(LOGGER_NAME)
-
-
-def _setting(kind: str, description: str, **keywords: Any) -> dict[str, Any]:
-    """One property of the schema, in the shape ``singer_sdk.typing`` gives it."""
-    prop: dict[str, Any] = {"type": [kind, "null"]}
-    if kind == "array":
-        prop["items"] = {"type": ["string"]}
-    if keywords.pop("secret", False):
-        keywords.update(secret=True, writeOnly=True)
-    return {**prop, **keywords, "description": description}
 
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -101,6 +99,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "user_agent": _setting(
             "string", "User-Agent header for API requests.", default="tap-mixpanel-engage"
         ),
+        **ENTITY_PROPERTIES,
     },
     "$schema": "https://json-schema.org/draft/2020-12/schema",
 }
@@ -130,11 +129,22 @@ class EngageSettings:
     max_requests_per_hour: int | None
     request_timeout: float
     user_agent: str
+    groups: tuple[GroupSpec, ...] = ()
+    cohort_ids: tuple[int, ...] | None = None
+    behaviors: str | None = None
+    """The ``behaviors`` setting as the JSON text sent to the API."""
+    as_of_timestamp: int | None = None
+    distinct_ids: tuple[str, ...] | None = None
 
     @property
     def engage_url(self) -> str:
         """The full Engage endpoint URL."""
         return self.api_url.rstrip("/") + ENGAGE_PATH
+
+    @property
+    def cohorts_list_url(self) -> str:
+        """The full URL of the Cohorts list endpoint."""
+        return self.api_url.rstrip("/") + COHORTS_LIST_PATH
 
     @property
     def uses_service_account(self) -> bool:
@@ -213,6 +223,8 @@ class EngageSettings:
             max_requests_per_hour=value.integer("max_requests_per_hour"),
             request_timeout=value.number("request_timeout"),
             user_agent=user_agent,
+            as_of_timestamp=value.integer("as_of_timestamp"),
+            **read_entity_settings(config),
         )
 
 
@@ -250,23 +262,6 @@ class _Reader:
             raise SettingsError(f"`{name}` must be between {low} and {high}, got {value}")
         if low is not None and value < low:
             raise SettingsError(f"`{name}` must be at least {low}, got {value}")
-
-
-def whole_number(value: Any, name: str) -> int | None:
-    """``value`` as an int: an int, or a string of digits (``"1234567"``); None stays None.
-
-    Raises:
-        SettingsError: anything else (the message names the setting).
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise SettingsError(f"`{name}` must be a whole number, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise SettingsError(f"`{name}` must be a whole number, got {value!r}")
 
 
 def read_json_object(path: str | Path, option: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import requests
@@ -36,6 +36,9 @@ _TRANSIENT = (
     http.client.HTTPException,
     ConnectionError,
 )
+
+Shaper = Callable[[bytes, int], Page | None]
+"""Turns the body of a 200 answer for a page into a :class:`Page` (None: not a valid body)."""
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,12 @@ class EngageClient:
         budget: RollingWindowBudget | None = None,
         policy: RetryPolicy | None = None,
         raw_properties: bool = False,
+        shape: Shaper | None = None,
     ) -> None:
+        """``shape`` replaces :func:`shape_page` for other record shapes or endpoints."""
         self.settings = settings
         self.raw_properties = raw_properties
+        self.shape = shape
         self.cancelled = cancelled
         self.stats = stats
         self.limit = limit
@@ -109,11 +115,16 @@ class EngageClient:
             self._sessions.clear()
 
     def fetch(
-        self, body: Mapping[str, str], page: int, cancelled: threading.Event | None = None
+        self,
+        body: Mapping[str, str],
+        page: int,
+        cancelled: threading.Event | None = None,
+        url: str | None = None,
     ) -> Page:
         """Send one query (form-encoded POST) and return the decoded page, retrying as needed.
 
-        Waits end early when ``cancelled`` (default: the export's event) is set.
+        Waits end early when ``cancelled`` (default: the export's event) is set. ``url``
+        replaces the Engage endpoint (the Cohorts list).
 
         Raises:
             SessionExpired: the page's session is gone (the export opens a new one).
@@ -132,13 +143,16 @@ class EngageClient:
                 with self.stats.lock:
                     self.stats.requests += 1
                 try:
-                    response, content = self._send(body)
+                    response, content = self._send(body, url)
                 except _TRANSIENT as exc:
                     reason = f"{type(exc).__name__} (connection dropped or timed out)"
                 else:
                     status = response.status_code
                     if status == 200:
-                        decoded = shape_page(content, page, raw_properties=self.raw_properties)
+                        if self.shape is not None:
+                            decoded = self.shape(content, page)
+                        else:
+                            decoded = shape_page(content, page, raw_properties=self.raw_properties)
                         if decoded is not None:
                             ok = True
                             return decoded
@@ -171,7 +185,9 @@ class EngageClient:
                     )
                 self._wait(self.policy.backoff(transient), page, reason, stop, rate_limit=False)
 
-    def _send(self, body: Mapping[str, str]) -> tuple[requests.Response, bytes]:
+    def _send(
+        self, body: Mapping[str, str], url: str | None = None
+    ) -> tuple[requests.Response, bytes]:
         """POST the query and read the whole body in one call.
 
         ``response.content`` reads in 10 KB chunks, each taking the GIL back; with five workers
@@ -179,7 +195,7 @@ class EngageClient:
         export time. One ``raw.read()`` takes the body in large socket reads.
         """
         response = self._session().post(
-            self.settings.engage_url,
+            url or self.settings.engage_url,
             params=self._query_params,
             data=body,
             timeout=self.settings.request_timeout,
@@ -243,4 +259,4 @@ class EngageClient:
             raise Cancelled
 
 
-__all__ = ["Cancelled", "EngageClient", "RetryPolicy"]
+__all__ = ["Cancelled", "EngageClient", "RetryPolicy", "Shaper"]

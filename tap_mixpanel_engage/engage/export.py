@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
-from tap_mixpanel_engage.engage.client import EngageClient, RetryPolicy
+from tap_mixpanel_engage.engage.client import EngageClient, RetryPolicy, Shaper
 from tap_mixpanel_engage.engage.pacing import AdaptiveLimit, Cancelled, RollingWindowBudget
 from tap_mixpanel_engage.engage.progress import ExportStats, ProgressLog
 from tap_mixpanel_engage.engage.query import Query
@@ -44,9 +44,13 @@ class Export:
         resume: Position | None = None,
         policy: RetryPolicy | None = None,
         raw_properties: bool = False,
+        shape: Shaper | None = None,
+        budget: RollingWindowBudget | None = None,
     ) -> None:
         """``raw_properties``: leave each record's ``properties`` as the API's JSON text
-        (:func:`tap_mixpanel_engage.engage.records.shape_page`)."""
+        (:func:`tap_mixpanel_engage.engage.records.shape_page`). ``shape``: build records of
+        another shape from each body (group profiles, cohort members). ``budget``: the hourly
+        budget shared by every export of a run (default: one for this export, if set)."""
         self.settings = settings
         self.query = query
         self.resume = resume if resume and resume.fingerprint == query.fingerprint else None
@@ -57,8 +61,7 @@ class Export:
         """Consumers record each page they finish here; waits for slow pages log through it."""
         self.cancelled = threading.Event()
         self.limit = AdaptiveLimit(settings.max_workers)
-        budget = None
-        if settings.max_requests_per_hour:
+        if budget is None and settings.max_requests_per_hour:
             budget = RollingWindowBudget(settings.max_requests_per_hour, 3600.0)
         self.client = EngageClient(
             settings,
@@ -68,6 +71,7 @@ class Export:
             budget=budget,
             policy=policy,
             raw_properties=raw_properties,
+            shape=shape,
         )
         self.position: Position | None = None
         self.pages_total: int | None = None

@@ -11,7 +11,7 @@ import random
 import threading
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,9 +110,16 @@ class ProfileStore:
         return [distinct_id_of(i, self.seed) for i in chosen]
 
     def select(
-        self, where: Node | None, cohort_id: int | None, ids: list[str] | None
+        self,
+        where: Node | None,
+        cohort_id: int | None,
+        ids: list[str] | None,
+        params: Mapping[str, Any] | None = None,
     ) -> Sequence[int]:
-        """Matching indices in ascending order (``range`` when nothing filters: no copy)."""
+        """Matching indices in ascending order (``range`` when nothing filters: no copy).
+
+        ``params`` (the whole query) is for subclasses that read more of it.
+        """
         candidates: Sequence[int] = range(self.count)
         if ids is not None:
             found = (self.index_of(d) for d in ids)
@@ -122,6 +129,17 @@ class ProfileStore:
         if where is not None:
             candidates = select(where, candidates, self.value, self.column)
         return candidates
+
+    def scoped(self, params: Mapping[str, Any]) -> ProfileStore:
+        """The store that answers this query: this one (group keys are a subclass's).
+
+        Raises:
+            ApiError: the query asks for something this store does not have.
+        """
+        for unsupported in ("data_group_id", "behaviors"):
+            if params.get(unsupported) not in (None, ""):
+                raise ApiError(400, f"{unsupported} is not supported by this store")
+        return self
 
 
 @dataclass
@@ -209,9 +227,6 @@ def requested_page(params: dict[str, Any]) -> int:
 
 
 def _open_query(store: ProfileStore, params: dict[str, Any]) -> Sequence[int]:
-    for unsupported in ("data_group_id", "behaviors"):
-        if params.get(unsupported) not in (None, ""):
-            raise ApiError(400, f"{unsupported} is not supported by the fake Engage API")
     where: Node | None = None
     text = params.get("where")
     if text not in (None, ""):
@@ -234,13 +249,14 @@ def _open_query(store: ProfileStore, params: dict[str, Any]) -> Sequence[int]:
     single = params.get("distinct_id")
     if single not in (None, ""):
         ids = [*(ids or []), str(single)]
-    return store.select(where, cohort_id, ids)
+    return store.select(where, cohort_id, ids, params)
 
 
 def run_query(
     store: ProfileStore, sessions: Sessions, settings: FakeSettings, params: dict[str, Any]
 ) -> tuple[bytes, int, int, bool]:
     """Answer one Engage request: (body, page, profiles in it, whether it opened a session)."""
+    store = store.scoped(params)
     page = requested_page(params)
     only: frozenset[str] | None = None
     wanted = _json(params, "output_properties")

@@ -15,20 +15,20 @@ from singer_sdk import Stream, Tap
 from typing_extensions import override
 
 from tap_mixpanel_engage.engage.export import Export
+from tap_mixpanel_engage.engage.pacing import RollingWindowBudget
+from tap_mixpanel_engage.engage.plan import check_selection
 from tap_mixpanel_engage.engage.query import Query
+from tap_mixpanel_engage.entity_settings import whole_number
 from tap_mixpanel_engage.errors import EXIT_SIGNAL_BASE, EngageError, fail
-from tap_mixpanel_engage.settings import (
-    CONFIG_SCHEMA,
-    INTEGER_SETTINGS,
-    EngageSettings,
-    whole_number,
-)
+from tap_mixpanel_engage.settings import CONFIG_SCHEMA, INTEGER_SETTINGS, EngageSettings
+from tap_mixpanel_engage.tap.cohorts import CohortMembersStream, CohortsStream
+from tap_mixpanel_engage.tap.groups import GroupProfilesStream
 from tap_mixpanel_engage.tap.message_writer import BufferedMsgSpecWriter
 from tap_mixpanel_engage.tap.streams import EngageStream
 
 
 class TapMixpanelEngage(Tap):
-    """Singer tap for Mixpanel user profiles (the Engage / Query Profiles API)."""
+    """Singer tap for Mixpanel profiles: users, group profiles, cohorts and cohort members."""
 
     name = "tap-mixpanel-engage"
     # A copy: the SDK adds its built-in settings (stream maps, flattening) to this dict in place.
@@ -36,6 +36,21 @@ class TapMixpanelEngage(Tap):
     message_writer_class = BufferedMsgSpecWriter
     head_start: ClassVar[Export | None] = None
     """An export whose page 0 the console entry sent before the SDK was imported."""
+    _head_start_budget: RollingWindowBudget | None = None
+
+    @cached_property
+    def query_budget(self) -> RollingWindowBudget | None:
+        """The ``max_requests_per_hour`` budget of the whole run, every stream's queries included
+        (the head start's, when there was one: its page 0 counts)."""
+        limit = self.engage_settings.max_requests_per_hour
+        if not limit:
+            return None
+        return self._head_start_budget or RollingWindowBudget(limit, 3600.0)
+
+    @property
+    def run_started(self) -> int:
+        """When the run started, in Unix seconds."""
+        return self.initialized_at // 1000
 
     @cached_property
     def engage_settings(self) -> EngageSettings:
@@ -48,6 +63,8 @@ class TapMixpanelEngage(Tap):
         export, TapMixpanelEngage.head_start = TapMixpanelEngage.head_start, None
         if export is None:
             return None
+        if "query_budget" not in self.__dict__:
+            self._head_start_budget = export.client.budget
         if not resuming and export.answers(self.engage_settings, query):
             self.logger.info("page 0 was sent while the tap started (head start)")
             return export
@@ -69,6 +86,8 @@ class TapMixpanelEngage(Tap):
             for name in INTEGER_SETTINGS:
                 if isinstance(config.get(name), str):
                     config[name] = whole_number(config[name], name)
+            if self.engage_settings.cohort_ids is not None:
+                config["cohort_ids"] = list(self.engage_settings.cohort_ids)
         return super()._validate_config(raise_errors=raise_errors)
 
     @override
@@ -89,7 +108,21 @@ class TapMixpanelEngage(Tap):
     @override
     def discover_streams(self) -> Sequence[Stream]:
         """The streams; discovery makes no API call (it would cost rate limit)."""
-        return [EngageStream(self, self)]
+        return [
+            EngageStream(self, self),
+            GroupProfilesStream(self, self),
+            CohortsStream(self, self),
+            CohortMembersStream(self, self),
+        ]
+
+    def check_selection(self) -> None:
+        """Check the settings that depend on the selected streams (each stream asks first).
+
+        Raises:
+            SettingsError: a setting has no selected stream to apply to.
+        """
+        selected = [name for name, stream in self.streams.items() if stream.selected]
+        check_selection(self.engage_settings, selected)
 
 
 def run() -> None:
