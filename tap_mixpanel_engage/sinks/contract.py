@@ -20,6 +20,19 @@ VERSION_PROPERTY = "_sdc_table_version"
 """The record property (integer) holding the Singer table version a row was written with."""
 DELETED_AT_PROPERTY = "_sdc_deleted_at"
 """The record property (date-time) set instead of deleting a row when ``hard_delete`` is off."""
+VERSION_PROPERTIES: Mapping[str, Mapping[str, Any]] = {
+    VERSION_PROPERTY: {"type": ["null", "integer"]},
+    DELETED_AT_PROPERTY: {"type": ["null", "string"], "format": "date-time"},
+}
+"""The two properties a stream's schema carries when it may be versioned."""
+
+
+def with_version_properties(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` with :data:`VERSION_PROPERTIES` (a schema without properties as is)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return dict(schema)
+    return {**schema, "properties": {**properties, **VERSION_PROPERTIES}}
 
 
 class SinkConfigError(SettingsError, ValueError):

@@ -18,11 +18,16 @@ from typing import IO, Any, Protocol
 import msgspec
 import pluggy
 
-from tap_mixpanel_engage.sinks.contract import SinkConfigError
-from tap_mixpanel_engage.sinks.driver import NO_STATE, SinkDriver, SinkError
+from tap_mixpanel_engage.sinks.contract import (
+    VERSION_PROPERTY,
+    SinkConfigError,
+    with_version_properties,
+)
+from tap_mixpanel_engage.sinks.driver import NO_STATE, Activation, SinkDriver, SinkError
 from tap_mixpanel_engage.sinks.registry import get_sink_class
 from tap_mixpanel_engage.target.checks import RecordChecker, RecordError
 from tap_mixpanel_engage.target.reader import InputError, iter_batch_records, iter_messages
+from tap_mixpanel_engage.target.versions import HARD_DELETE_SETTING, activation, record_version
 
 METADATA_PROPERTIES: dict[str, Any] = {
     name: {"type": ["null", "string"], "format": "date-time"}
@@ -47,6 +52,7 @@ SETTINGS: tuple[dict[str, Any], ...] = (
         "default": 10_000,
         "description": "Records per commit; a STATE waits for the commit covering it.",
     },
+    HARD_DELETE_SETTING,
 )
 
 
@@ -60,6 +66,7 @@ class TargetSettings:
     sink: str
     add_metadata_columns: bool
     batch_size_rows: int
+    hard_delete: bool = True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
@@ -73,7 +80,10 @@ class TargetSettings:
         size = config.get("batch_size_rows", _DEFAULTS["batch_size_rows"])
         if type(size) is not int or size < 1:
             raise SinkConfigError("batch_size_rows: must be a positive integer")
-        return cls(sink, metadata, size)
+        hard_delete = config.get("hard_delete", _DEFAULTS["hard_delete"])
+        if not isinstance(hard_delete, bool):
+            raise SinkConfigError("hard_delete: must be true or false")
+        return cls(sink, metadata, size, hard_delete)
 
 
 @dataclass
@@ -118,6 +128,8 @@ class Loader:
         if kind == "RECORD":
             stream = self._stream_for(line, message, "RECORD")
             record = message.get("record")
+            if type(record) is dict:
+                record[VERSION_PROPERTY] = record_version(message, line)
             if self.settings.add_metadata_columns and type(record) is dict:
                 record["_sdc_extracted_at"] = message.get("time_extracted")
                 record["_sdc_received_at"] = _now()
@@ -139,7 +151,9 @@ class Loader:
                     record["_sdc_received_at"] = _now()
                 self._add(stream, message["stream"], record, where)
         elif kind == "ACTIVATE_VERSION":
-            pass  # Full-table versioning is not supported: rows are upserted by key instead.
+            wanted = activation(message, line, hard_delete=self.settings.hard_delete)
+            self._stream_for(line, message, "ACTIVATE_VERSION")
+            self.flush(f"records up to line {line}", (wanted,))
         else:
             raise InputError(f"line {line}: unknown message type {kind!r}")
 
@@ -169,6 +183,7 @@ class Loader:
             raise InputError(f"line {line}: SCHEMA 'key_properties' must be a list of names")
         if self.settings.add_metadata_columns and isinstance(schema.get("properties"), dict):
             schema = {**schema, "properties": {**schema["properties"], **METADATA_PROPERTIES}}
+        schema = with_version_properties(schema)
         current = self.streams.get(name)
         if current is not None and current.schema == schema and current.key_properties == keys:
             return
@@ -180,9 +195,10 @@ class Loader:
         self.streams[name] = _Stream(schema, keys, checker)
         self.driver.open_stream(name, schema, keys, f"line {line}: stream {name!r}")
 
-    def flush(self, where: str) -> None:
-        """Queue every buffered record as one commit, followed by the STATE that waited for it."""
-        if not self.buffered and self.pending_state is NO_STATE:
+    def flush(self, where: str, activations: tuple[Activation, ...] = ()) -> None:
+        """Queue every buffered record as one commit (with ``activations`` applied before it),
+        followed by the STATE that waited for it."""
+        if not self.buffered and self.pending_state is NO_STATE and not activations:
             return
         batches = [(n, s.buffer) for n, s in self.streams.items() if s.buffer]
         if self.settings.add_metadata_columns:
@@ -194,7 +210,8 @@ class Loader:
             stream.buffer = []
         self.buffered = 0
         state, self.pending_state = self.pending_state, NO_STATE
-        self.driver.submit(batches, state, where if batches else "STATE")
+        where = where if batches or activations else "STATE"
+        self.driver.submit(batches, state, where, activations)
 
 
 def _now() -> str:
