@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def records(version: int | None, *ids: str) -> list[dict[str, Any]]:
 @pytest.fixture(params=sorted(SINKS))
 def sink_and_rows(
     request: pytest.FixtureRequest, tmp_path: Path
-) -> tuple[Sink, Callable[[], Rows]]:
+) -> Iterator[tuple[Sink, Callable[[], Rows]]]:
     make, read = SINKS[request.param]
     sink = make(tmp_path)
     sink.open_stream("s", SCHEMA, ["id"])
