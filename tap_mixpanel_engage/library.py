@@ -15,11 +15,12 @@ from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tap_mixpanel_engage.engage.entities import DEFAULT_STREAMS
 from tap_mixpanel_engage.engage.plan import check_selection
 from tap_mixpanel_engage.engage.progress import PageProgress
 from tap_mixpanel_engage.engage.records import STREAM
 from tap_mixpanel_engage.errors import SettingsError
-from tap_mixpanel_engage.runs import DEFAULT_STREAMS, RunContext, StreamRun, stream_names
+from tap_mixpanel_engage.runs import RunContext, StreamRun, stream_names
 from tap_mixpanel_engage.settings import EngageSettings
 from tap_mixpanel_engage.sinks.contract import (
     VERSION_PROPERTY,

@@ -25,6 +25,7 @@ from tap_mixpanel_engage.engage.entities import (
     GROUPS_STREAM,
     MEMBER_KEY_PROPERTIES,
     MEMBERS_STREAM,
+    STREAMS,
     cohort_members_schema,
     cohorts_schema,
     group_profiles_schema,
@@ -61,10 +62,6 @@ from tap_mixpanel_engage.errors import SettingsError
 from tap_mixpanel_engage.settings import EngageSettings
 
 OnPage = Callable[[PageProgress], None]
-STREAMS = (STREAM, GROUPS_STREAM, COHORTS_STREAM, MEMBERS_STREAM)
-"""Every stream, in the order a run syncs them."""
-DEFAULT_STREAMS = (STREAM, GROUPS_STREAM)
-"""What the tap selects by default: cohorts cost a query per cohort, so they are asked for."""
 SCHEMAS: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     STREAM: (_engage_schema(), KEY_PROPERTIES),
     GROUPS_STREAM: (group_profiles_schema(), GROUP_KEY_PROPERTIES),

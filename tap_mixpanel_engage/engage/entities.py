@@ -16,7 +16,7 @@ import msgspec
 
 from tap_mixpanel_engage.engage.client import Shaper
 from tap_mixpanel_engage.engage.dates import to_rfc3339_utc
-from tap_mixpanel_engage.engage.records import Page, engage_schema, shape_page
+from tap_mixpanel_engage.engage.records import STREAM, Page, engage_schema, shape_page
 from tap_mixpanel_engage.errors import LOGGER_NAME
 
 GROUPS_STREAM = "group_profiles"
@@ -25,6 +25,10 @@ COHORTS_STREAM = "cohorts"
 COHORT_KEY_PROPERTIES = ("id",)
 MEMBERS_STREAM = "cohort_members"
 MEMBER_KEY_PROPERTIES = ("cohort_id", "distinct_id")
+STREAMS = (STREAM, GROUPS_STREAM, COHORTS_STREAM, MEMBERS_STREAM)
+"""Every stream, in the order a run of the Python API syncs them."""
+DEFAULT_STREAMS = (STREAM, GROUPS_STREAM)
+"""Selected unless asked otherwise: cohorts cost a query per cohort, so they are opted into."""
 MEMBER_PROPERTIES = ("$last_seen",)
 """What a member query asks for: members need no property, but an empty ``output_properties``
 may read as "every property"; one small property every profile has keeps pages tiny."""

@@ -109,6 +109,22 @@ def resume_index(queries: Sequence[Query], state: Mapping[str, Any]) -> int | No
     return next((n for n, q in enumerate(queries) if q.fingerprint == saved.fingerprint), None)
 
 
+def catalog_selection(catalog: Mapping[str, Any] | None, defaults: Sequence[str]) -> list[str]:
+    """The streams a Singer catalog selects (``defaults`` without a catalog)."""
+    if catalog is None:
+        return list(defaults)
+    selected = []
+    for entry in catalog.get("streams", []):
+        root: dict[str, Any] = next(
+            (m.get("metadata", {}) for m in entry.get("metadata", []) if not m.get("breadcrumb")),
+            {},
+        )
+        chosen = root.get("selected")
+        if chosen is True or (chosen is None and root.get("selected-by-default") is True):
+            selected.append(str(entry.get("tap_stream_id", entry.get("stream"))))
+    return selected
+
+
 def check_selection(settings: EngageSettings, streams: Collection[str]) -> None:
     """Settings that make sense only with some streams, checked once the streams are known.
 
