@@ -14,7 +14,7 @@ holds for every configured group; ``cohorts`` and ``cohort_members`` always.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 VERSION_KEY = "table_version"
@@ -28,23 +28,31 @@ def new_version() -> int:
     return time.time_ns() // 1_000_000
 
 
+def pending_version(stream_state: Mapping[str, Any]) -> int | None:
+    """The version of a full sync that was interrupted, if the state holds one."""
+    pending = stream_state.get(VERSION_KEY)
+    return pending if type(pending) is int and pending > 0 else None
+
+
 def begin_version(stream_state: MutableMapping[str, Any], full: bool) -> int | None:
     """The version this run stamps, kept in ``stream_state``; None when it is not a full sync.
 
-    A version left by an interrupted full sync is used again.
+    A version left by an interrupted full sync is used again. Partitions that finished within
+    it (:func:`partition_done`) keep the bookmark they got then: whether a partitioned run is
+    full is decided by the partitions that are not done.
     """
     if not full:
         stream_state.pop(VERSION_KEY, None)
         return None
-    pending = stream_state.get(VERSION_KEY)
-    if type(pending) is int and pending > 0:
+    pending = pending_version(stream_state)
+    if pending is not None:
         return pending
     version = new_version()
     stream_state[VERSION_KEY] = version
     return version
 
 
-def partition_done(partition_state: MutableMapping[str, Any], version: int | None) -> bool:
+def partition_done(partition_state: Mapping[str, Any], version: int | None) -> bool:
     """True when this partition already finished within the full sync of ``version``."""
     return version is not None and partition_state.get(SYNCED_KEY) == version
 

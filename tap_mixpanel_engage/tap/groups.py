@@ -21,7 +21,11 @@ from tap_mixpanel_engage.engage.entities import (
 )
 from tap_mixpanel_engage.engage.plan import group_query
 from tap_mixpanel_engage.engage.records import REPLICATION_KEY
-from tap_mixpanel_engage.engage.versions import mark_partition_done, partition_done
+from tap_mixpanel_engage.engage.versions import (
+    mark_partition_done,
+    partition_done,
+    pending_version,
+)
 from tap_mixpanel_engage.tap.export_stream import ExportStream, context_value
 
 if TYPE_CHECKING:
@@ -51,10 +55,10 @@ class GroupProfilesStream(ExportStream):
         return [{PARTITION_KEY: group.data_group_id} for group in groups] or None
 
     def _is_full_sync(self) -> bool:
-        return all(
-            self.starting_value(self.get_context_state(context)) is None
-            for context in self.partitions or []
-        )
+        """Every group not done within an interrupted full sync is read without a bound."""
+        pending = pending_version(self.stream_state)
+        states = [self.get_context_state(context) for context in self.partitions or []]
+        return all(partition_done(s, pending) or self.starting_value(s) is None for s in states)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
