@@ -48,6 +48,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits 2 on usage errors; here 2 means bad credentials, so usage errors exit 3."""
 
     def error(self, message: str) -> NoReturn:
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):  # name the options, never echo values (a secret?)
+            words = message[len(prefix) :].split()
+            message = prefix + " ".join(w if w.startswith("-") else "..." for w in words)
         self.print_usage(sys.stderr)
         self.exit(EXIT_SETTINGS, f"{self.prog}: error: invalid arguments: {message}\n")
 
