@@ -20,7 +20,9 @@ SECRET = "flag-secret-91c2"
 CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("TAP_MIXPANEL_ENGAGE_")}
 
 
-def mixpanel_engage(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+def mixpanel_engage(
+    *args: str | Path | int, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     done = subprocess.run(
         [str(BIN / "mixpanel-engage"), *map(str, args)],
         capture_output=True,
