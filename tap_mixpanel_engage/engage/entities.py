@@ -30,8 +30,8 @@ STREAMS = (STREAM, GROUPS_STREAM, COHORTS_STREAM, MEMBERS_STREAM)
 DEFAULT_STREAMS = (STREAM, GROUPS_STREAM)
 """Selected unless asked otherwise: cohorts cost a query per cohort, so they are opted into."""
 MEMBER_PROPERTIES = ("$last_seen",)
-"""What a member query asks for: members need no property, but an empty ``output_properties``
-may read as "every property"; one small property every profile has keeps pages tiny."""
+"""What a member query asks for: ``$last_seen`` only (an empty ``output_properties`` may read
+as "every property"), which keeps pages tiny and gives the one column beside the key."""
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -68,10 +68,15 @@ def cohorts_schema() -> dict[str, Any]:
 
 
 def cohort_members_schema() -> dict[str, Any]:
-    """One membership: a cohort and one of its members."""
+    """One membership: a cohort and one of its members (and when the member was last seen)."""
     properties = {
         "cohort_id": {"type": ["integer"], "description": "The cohort id."},
         "distinct_id": {"type": ["string"], "description": "The member's `$distinct_id`."},
+        "last_seen": _nullable(
+            "string",
+            "The member's `$last_seen` as RFC 3339 UTC; null for members without a profile.",
+            format="date-time",
+        ),
     }
     return {"type": "object", "properties": properties}
 
@@ -93,14 +98,17 @@ def group_shaper(data_group_id: str, group_key: str, *, raw_properties: bool = F
 
 
 def member_shaper(cohort_id: int) -> Shaper:
-    """Shape Engage pages of a cohort's members into (cohort_id, distinct_id) records."""
+    """Shape Engage pages of a cohort's members into (cohort_id, distinct_id, last_seen)."""
 
     def shape(content: bytes, number: int) -> Page | None:
-        # Raw properties: only the reserved entries are decoded, and members need none of them.
+        # Raw properties: only the reserved entries are decoded.
         page = shape_page(content, number, raw_properties=True)
         if page is None:
             return None
-        records = [{"cohort_id": cohort_id, "distinct_id": r["distinct_id"]} for r in page.records]
+        records = [
+            {"cohort_id": cohort_id, "distinct_id": r["distinct_id"], "last_seen": r["last_seen"]}
+            for r in page.records
+        ]
         return replace(page, records=records)
 
     return shape

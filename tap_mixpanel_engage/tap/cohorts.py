@@ -92,6 +92,18 @@ class CohortMembersStream(ExportStream):
     schema = cohort_members_schema()
 
     _synced: frozenset[int] = frozenset()
+    _schema_written = False
+
+    @override
+    def _write_schema_message(self) -> None:
+        """The SCHEMA once per run, not once per cohort as the SDK does for a child stream.
+
+        Targets that flush on every SCHEMA (PyPI target-duckdb 0.8.0) would otherwise load each
+        cohort's row in a batch of its own, and that target loses the first row of every batch.
+        """
+        if not self._schema_written:
+            self._schema_written = True
+            super()._write_schema_message()
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
