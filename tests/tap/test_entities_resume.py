@@ -119,3 +119,31 @@ def test_a_killed_group_profiles_export_resumes_at_its_group_and_page(
     assert {"type": "ACTIVATE_VERSION", "stream": "group_profiles", "version": version} in (
         resumed.messages
     )
+
+
+def test_a_killed_export_of_distinct_ids_resumes_in_its_slice_without_the_slices_before(
+    fake_api: StartAPI, tmp_path: Path
+) -> None:
+    api = fake_api(profiles=4000, latency=0.05)
+    wanted = sorted(api.expected_ids())[:2800]  # three slices: 1000, 1000 and 800
+    config = tap_config(api, page_size=250, max_workers=2, distinct_ids=wanted)
+    catalog = catalog_selecting(tmp_path, config, "engage")
+    positions: list[str] = []
+
+    def in_second_slice(state: dict[str, Any]) -> bool:
+        position = state["bookmarks"]["engage"].get("engage_position")
+        if position and position["fingerprint"] not in positions:
+            positions.append(position["fingerprint"])
+        return len(positions) == 2 and position["page"] == 1
+
+    before, state = run_until_killed(tmp_path, config, catalog, in_second_slice)
+    emitted = [m["record"]["distinct_id"] for m in before if m["type"] == "RECORD"]
+    assert len(emitted) >= 1000 + 2 * 250
+    sessions = api.stats.snapshot()["sessions_opened"]
+
+    resumed = run_tap(tmp_path, config, state=state, args=("--catalog", str(catalog)))
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert api.stats.snapshot()["sessions_opened"] == sessions + 1  # the third slice only
+    assert not set(resumed.ids) & set(emitted[: 1000 + 2 * 250])
+    assert set(emitted) | set(resumed.ids) == set(wanted)
