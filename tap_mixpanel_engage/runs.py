@@ -57,6 +57,7 @@ from tap_mixpanel_engage.engage.versions import (
     finish_version,
     mark_partition_done,
     partition_done,
+    partitions_full,
     pending_version,
 )
 from tap_mixpanel_engage.errors import SettingsError
@@ -224,11 +225,8 @@ class StreamRun:
         elif name == GROUPS_STREAM:
             sinces = {g: self._since(g) for g in self.groups}
             self.parts = [self._group_part(g, since) for g, since in sinces.items()]
-            pending = pending_version(self.state)
-            full = bool(sinces) and all(
-                since is None or partition_done(part.state, pending)
-                for part, since in zip(self.parts, sinces.values(), strict=True)
-            )
+            parts = [(p.state, since) for p, since in zip(self.parts, sinces.values(), strict=True)]
+            full = bool(parts) and partitions_full(parts, pending_version(self.state))
         else:  # cohorts and their members: the list decides, once it is fetched
             self.parts, full = None, True
         self.version = begin_version(self.state, full)

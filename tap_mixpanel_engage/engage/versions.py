@@ -14,7 +14,7 @@ holds for every configured group; ``cohorts`` and ``cohort_members`` always.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 VERSION_KEY = "table_version"
@@ -50,6 +50,17 @@ def begin_version(stream_state: MutableMapping[str, Any], full: bool) -> int | N
     version = new_version()
     stream_state[VERSION_KEY] = version
     return version
+
+
+def partitions_full(
+    parts: Iterable[tuple[Mapping[str, Any], str | None]], pending: int | None
+) -> bool:
+    """Whether a partitioned stream's run is a full sync: every partition is read without a
+    lower bound (its ``since`` is None), except those done within the ``pending`` version.
+
+    ``parts`` pairs each partition's state with its ``since``.
+    """
+    return all(since is None or partition_done(state, pending) for state, since in parts)
 
 
 def partition_done(partition_state: Mapping[str, Any], version: int | None) -> bool:

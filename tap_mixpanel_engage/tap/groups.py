@@ -24,6 +24,7 @@ from tap_mixpanel_engage.engage.records import REPLICATION_KEY
 from tap_mixpanel_engage.engage.versions import (
     mark_partition_done,
     partition_done,
+    partitions_full,
     pending_version,
 )
 from tap_mixpanel_engage.tap.export_stream import ExportStream, context_value
@@ -55,10 +56,9 @@ class GroupProfilesStream(ExportStream):
         return [{PARTITION_KEY: group.data_group_id} for group in groups] or None
 
     def _is_full_sync(self) -> bool:
-        """Every group not done within an interrupted full sync is read without a bound."""
-        pending = pending_version(self.stream_state)
         states = [self.get_context_state(context) for context in self.partitions or []]
-        return all(partition_done(s, pending) or self.starting_value(s) is None for s in states)
+        parts = [(state, self.starting_value(state)) for state in states]
+        return partitions_full(parts, pending_version(self.stream_state))
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
