@@ -63,7 +63,7 @@ class TapMixpanelEngage(Tap):
         export, TapMixpanelEngage.head_start = TapMixpanelEngage.head_start, None
         if export is None:
             return None
-        if "query_budget" not in self.__dict__:
+        if "query_budget" not in self.__dict__:  # not built yet: it takes over the head start's
             self._head_start_budget = export.client.budget
         if not resuming and export.answers(self.engage_settings, query):
             self.logger.info("page 0 was sent while the tap started (head start)")
