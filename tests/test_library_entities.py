@@ -174,3 +174,24 @@ def test_bad_streams_or_settings_fail_before_any_request(
     with pytest.raises(SettingsError, match=message.replace("[", r"\[").replace("]", r"\]")):
         call(tap_config(api))
     assert api.stats.snapshot()["requests"] == 0
+
+
+def test_every_query_of_a_run_draws_on_one_hourly_budget(
+    fake_api: StartAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tap_mixpanel_engage.engage.pacing import RollingWindowBudget
+
+    drawn: list[int] = []
+    acquire = RollingWindowBudget.acquire
+
+    def counted(self: RollingWindowBudget, *args: Any, **kwargs: Any) -> float:
+        drawn.append(id(self))
+        return acquire(self, *args, **kwargs)
+
+    monkeypatch.setattr(RollingWindowBudget, "acquire", counted)
+    api = fake_api(profiles=1200, cohorts=2)
+    config = tap_config(api, page_size=500, groups=groups_of(api), max_requests_per_hour=1000)
+    sync(config, streams=ALL, sink_config={"path": str(tmp_path / "b.duckdb")})
+    # engage 3 pages, 1 per group key (300, 120 profiles), the list, 1 per cohort (~400 each)
+    assert len(drawn) == api.stats.snapshot()["requests"] == 3 + 2 + 1 + 2
+    assert len(set(drawn)) == 1  # engage, both group keys, the list and each cohort: one budget

@@ -190,3 +190,30 @@ def test_discovery_sends_no_query_and_selects_the_cheap_streams_by_default(
     assert defaults == {"engage": True, "group_profiles": True, "cohorts": False,
                         "cohort_members": False}  # fmt: skip
     assert api.stats.snapshot()["requests"] == 0
+
+
+def test_every_query_of_a_tap_run_draws_on_one_hourly_budget(
+    fake_api: StartAPI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from tap_mixpanel_engage.engage.pacing import RollingWindowBudget
+    from tap_mixpanel_engage.tap.tap import TapMixpanelEngage
+
+    drawn: list[int] = []
+    acquire = RollingWindowBudget.acquire
+
+    def counted(self: RollingWindowBudget, *args: Any, **kwargs: Any) -> float:
+        drawn.append(id(self))
+        return acquire(self, *args, **kwargs)
+
+    monkeypatch.setattr(RollingWindowBudget, "acquire", counted)
+    api = fake_api(profiles=1200, cohorts=2)
+    config = tap_config(api, page_size=500, groups=groups_of(api), max_requests_per_hour=1000)
+    catalog = json.loads(catalog_selecting(tmp_path, config, *ALL).read_text())
+    TapMixpanelEngage(config=config, catalog=catalog).sync_all()
+    assert '"type":"ACTIVATE_VERSION"' in capfd.readouterr().out
+    # engage 3 pages, 1 per group key (300, 120 profiles), the list, 1 per cohort (~400 each)
+    assert len(drawn) == api.stats.snapshot()["requests"] == 3 + 2 + 1 + 2
+    assert len(set(drawn)) == 1
