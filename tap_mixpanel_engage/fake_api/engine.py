@@ -26,6 +26,7 @@ from tap_mixpanel_engage.fake_api.profiles import (
 from tap_mixpanel_engage.fake_api.settings import FakeSettings
 from tap_mixpanel_engage.fake_api.where import MISSING, Node, WhereError, parse_where, select
 
+Params = Mapping[str, Any]  # a query's parameters, as the server merged them
 MAX_SESSIONS = 4096
 """Sessions kept at once (oldest evicted first): bounds memory when clients never finish."""
 
@@ -114,31 +115,38 @@ class ProfileStore:
         where: Node | None,
         cohort_id: int | None,
         ids: list[str] | None,
-        params: Mapping[str, Any] | None = None,
+        params: Params | None = None,
     ) -> Sequence[int]:
         """Matching indices in ascending order (``range`` when nothing filters: no copy).
 
-        ``params`` (the whole query) is for subclasses that read more of it.
-        """
-        candidates: Sequence[int] = range(self.count)
+        ``params`` (the whole query) is for the hooks subclasses override: :meth:`live`,
+        :meth:`members`, :meth:`behavior`."""
+        params = params or {}
+        behavior = self.behavior(where, params)
+        candidates: Sequence[int] = self.live(range(self.count))
         if ids is not None:
             found = (self.index_of(d) for d in ids)
             candidates = sorted({i for i in found if i is not None})
         if cohort_id is not None:
-            candidates = [i for i in candidates if in_cohort(cohort_id, i)]
+            candidates = self.members(cohort_id, candidates, params)
         if where is not None:
-            candidates = select(where, candidates, self.value, self.column)
+            candidates = select(where, candidates, self.value, self.column, behavior)
         return candidates
 
-    def scoped(self, params: Mapping[str, Any]) -> ProfileStore:
-        """The store that answers this query: this one (group keys are a subclass's).
+    def live(self, candidates: Sequence[int]) -> Sequence[int]:
+        """The candidates that still exist (all of them here)."""
+        return candidates
 
-        Raises:
-            ApiError: the query asks for something this store does not have.
-        """
-        for unsupported in ("data_group_id", "behaviors"):
-            if params.get(unsupported) not in (None, ""):
-                raise ApiError(400, f"{unsupported} is not supported by this store")
+    def members(self, cohort_id: int, candidates: Sequence[int], params: Params) -> list[int]:
+        """The candidates in ``cohort_id`` (the fake's membership rule)."""
+        return [i for i in candidates if in_cohort(cohort_id, i)]
+
+    def behavior(self, where: Node | None, params: Params) -> Callable[[int, str], Any] | None:
+        """How ``where`` reads ``behaviors["name"]`` (not at all here)."""
+        return None
+
+    def scoped(self, params: Params) -> ProfileStore:
+        """The store that answers this query: this one (a subclass adds group keys)."""
         return self
 
 

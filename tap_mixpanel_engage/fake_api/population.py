@@ -13,16 +13,16 @@ import json
 import random
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from tap_mixpanel_engage.fake_api.behaviors import behavior_names, check_page, lookup
 from tap_mixpanel_engage.fake_api.cohorts import Cohorts
-from tap_mixpanel_engage.fake_api.engine import ApiError, ProfileStore, in_cohort, requested_page
+from tap_mixpanel_engage.fake_api.engine import ApiError, Params, ProfileStore, requested_page
 from tap_mixpanel_engage.fake_api.profiles import distinct_id_of
 from tap_mixpanel_engage.fake_api.settings import FakeSettings
-from tap_mixpanel_engage.fake_api.where import Node, names, select
+from tap_mixpanel_engage.fake_api.where import Node, names
 
 
 class LiveStore(ProfileStore):
@@ -63,34 +63,15 @@ class LiveStore(ProfileStore):
         """As :meth:`ProfileStore.touch`; deleted profiles stay gone (and are not returned)."""
         return [d for d in super().touch(n) if self.index_of(d) is not None]
 
-    def select(
-        self,
-        where: Node | None,
-        cohort_id: int | None,
-        ids: list[str] | None,
-        params: Mapping[str, Any] | None = None,
-    ) -> Sequence[int]:
-        defined = behavior_names(params or {})
+    def behavior(self, where: Node | None, params: Params) -> Callable[[int, str], Any] | None:
+        """Counts for the behaviors the query defines; a 400 for any other ``where`` reads."""
+        defined = behavior_names(params)
         if where is not None:
             undefined = names(where, "behaviors") - (defined or frozenset())
             if undefined:
                 detail = f"behaviors {sorted(undefined)} are not defined by `behaviors`"
                 raise ApiError(400, f"invalid where expression: {detail}")
-        candidates: Sequence[int] = self.live(range(self.count))
-        if ids is not None:
-            found = (self.index_of(d) for d in ids)
-            candidates = sorted({i for i in found if i is not None})
-        if cohort_id is not None:
-            candidates = self.members(cohort_id, candidates, params or {})
-        if where is not None:
-            candidates = select(where, candidates, self.value, self.column, lookup(defined))
-        return candidates
-
-    def members(
-        self, cohort_id: int, candidates: Sequence[int], params: Mapping[str, Any]
-    ) -> list[int]:
-        """The candidates in ``cohort_id`` (the fake's membership rule)."""
-        return [i for i in candidates if in_cohort(cohort_id, i)]
+        return lookup(defined)
 
 
 class Population(LiveStore):
@@ -145,9 +126,7 @@ class Population(LiveStore):
             return json.dumps({"$distinct_id": self.distinct_id(index), "$properties": {}})
         return super().render(index, only)
 
-    def members(
-        self, cohort_id: int, candidates: Sequence[int], params: Mapping[str, Any]
-    ) -> list[int]:
+    def members(self, cohort_id: int, candidates: Sequence[int], params: Params) -> list[int]:
         if params.get("behaviors") not in (None, ""):
             raise ApiError(400, "invalid behaviors: cannot be combined with filter_by_cohort")
         members = self.cohorts.members(cohort_id, candidates)
