@@ -1,9 +1,12 @@
-"""``make demo``: Meltano syncs Mixpanel profiles from a local fake Engage API into DuckDB, twice.
+"""``make demo``: Meltano syncs Mixpanel from a local fake Engage API into DuckDB, three times.
 
-Run 1 is a full sync (no stored state); then some profiles are touched on the fake API and run 2
-shows the incremental sync Meltano drives from the state it stored: one query instead of one per
-page, and only the touched profiles (plus those seen exactly at the bookmark, since the tap
-filters with ``>=``) written. The fake API runs as a separate process and is always stopped.
+Run 1 is a full sync (no stored state) of every stream: user profiles, the fake's two group
+keys, its cohorts and their members. Then some profiles are touched on the fake API and run 2
+shows the incremental sync Meltano drives from the state it stored: one query for the user
+profiles instead of one per page, and only the touched profiles (plus those seen exactly at the
+bookmark, since the tap filters with ``>=``) written. Then some profiles are deleted and run 3,
+a full refresh, removes exactly them. The fake API runs as a separate process and is always
+stopped.
 
     .venv/bin/python -m demo.run_demo [--profiles 20000] [--latency 0.3] [--touch 50]
 """
@@ -37,7 +40,14 @@ from demo.meltano_project import (
 OUT = REPO / "demo-out"
 SYS_DIR = REPO / ".meltano"
 TABLE = "mixpanel.engage"
+TABLES = ("engage", "group_profiles", "cohorts", "cohort_members")
+GROUPS = [
+    {"data_group_id": "-1405123841946871899", "group_key": "company_id"},
+    {"data_group_id": "7282917330102931517", "group_key": "team_id"},
+]
+"""The fake API's default group keys."""
 READY_TIMEOUT = 60.0
+DELETE = 25
 
 
 class DemoError(Exception):
@@ -123,7 +133,11 @@ def demo(profiles: int, latency: float, jitter: float, touch: int) -> None:
             api_url=url,
             db_path=db,
             sys_dir=SYS_DIR,
-            extra={"TARGET_DUCKDB_ADD_METADATA_COLUMNS": "true"},
+            extra={
+                "TARGET_DUCKDB_ADD_METADATA_COLUMNS": "true",
+                "TAP_MIXPANEL_ENGAGE_GROUPS": json.dumps(GROUPS),
+                "TAP_MIXPANEL_ENGAGE__SELECT": json.dumps([f"{t}.*" for t in TABLES]),
+            },
         )
 
         def step(args: list[str], log: str) -> MeltanoResult:
@@ -136,15 +150,18 @@ def demo(profiles: int, latency: float, jitter: float, touch: int) -> None:
 
         run1 = step(["run", "tap-mixpanel-engage", "target-duckdb"], "meltano-run-1.log")
         stats1 = admin(url, "/_fake/stats")
-        rows = query_db(python, db, f"SELECT count(*) FROM {TABLE}")[0][0]
+        counts = {
+            t: query_db(python, db, f"SELECT count(*) FROM mixpanel.{t}")[0][0] for t in TABLES
+        }
+        rows = counts["engage"]
         state1 = stored_state(meltano, env)
         print(
-            f"\nrun 1 (full sync): {run1.seconds:.1f}s wall, {stats1['requests']} queries, "
-            f"{stats1['profiles_served']:,} profiles served"
+            f"\nrun 1 (full sync, every stream): {run1.seconds:.1f}s wall, "
+            f"{stats1['requests']} queries, {stats1['profiles_served']:,} profiles served"
         )
-        print(f"  {TABLE} in {db}: {rows:,} rows")
-        if rows != stats1["profiles_served"]:
-            raise DemoError(f"{rows} rows landed but {stats1['profiles_served']} were served")
+        print(f"  in {db}: " + ", ".join(f"mixpanel.{t} {n:,} rows" for t, n in counts.items()))
+        if rows != profiles:
+            raise DemoError(f"{rows} user profiles landed but the fake has {profiles}")
         sample = query_db(
             python,
             db,
@@ -172,7 +189,7 @@ def demo(profiles: int, latency: float, jitter: float, touch: int) -> None:
         print(
             f"run 2 (incremental from stored state): {run2.seconds:.1f}s wall, {queries} "
             f"{'query' if queries == 1 else 'queries'} (run 1: {stats1['requests']}), "
-            f"{served} profiles served"
+            f"{served:,} profiles served (cohorts and their members are full syncs every run)"
         )
         print(
             f"  rows written {len(written)}, last_seen changed {len(changed)}, new rows "
@@ -187,6 +204,19 @@ def demo(profiles: int, latency: float, jitter: float, touch: int) -> None:
             raise DemoError("run 2 did not update exactly the touched profiles")
         if queries >= stats1["requests"]:
             raise DemoError("run 2 sent as many queries as run 1")
+
+        gone = set(admin(url, f"/_fake/delete?count={DELETE}", post=True))
+        print(f"\ndeleted {len(gone)} profiles on the fake API")
+        run3 = step(
+            ["run", "--full-refresh", "tap-mixpanel-engage", "target-duckdb"], "meltano-run-3.log"
+        )
+        left = set(snapshot(python, db))
+        print(
+            f"run 3 (--full-refresh: a full sync): {run3.seconds:.1f}s wall, rows now "
+            f"{len(left):,}, deleted profiles still there: {len(gone & left)}"
+        )
+        if gone & left or len(left) != profiles - len(gone):
+            raise DemoError("run 3 did not remove exactly the deleted profiles")
     print("\nfake API stopped. Logs and the DuckDB file are in demo-out/.")
 
 

@@ -1,4 +1,4 @@
-"""tap-mixpanel-engage: copy Mixpanel user profiles (Engage API) fast, in order, without loss.
+"""tap-mixpanel-engage: copy Mixpanel profiles, groups and cohorts fast, in order, without loss.
 
 The Python API (:func:`iter_profiles`, :func:`sync`) is imported lazily, so importing the package
 (e.g. for the fake API) costs nothing.

@@ -9,24 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from tap_mixpanel_engage.entity_settings import ENTITY_PROPERTIES
+from tap_mixpanel_engage.entity_settings import schema_property as _setting
+
 REGION_HOSTS = {
     "us": "https://mixpanel.com",
     "eu": "https://eu.mixpanel.com",
     "in": "https://in.mixpanel.com",
 }
 ENGAGE_PATH = "/api/query/engage"
+COHORTS_LIST_PATH = "/api/query/cohorts/list"
 MAX_WORKERS = 5
 """Mixpanel runs at most five queries at once per project."""
-
-
-def _setting(kind: str, description: str, **keywords: Any) -> dict[str, Any]:
-    """One property of the schema, in the shape ``singer_sdk.typing`` gives it."""
-    prop: dict[str, Any] = {"type": [kind, "null"]}
-    if kind == "array":
-        prop["items"] = {"type": ["string"]}
-    if keywords.pop("secret", False):
-        keywords.update(secret=True, writeOnly=True)
-    return {**prop, **keywords, "description": description}
 
 
 CONFIG_SCHEMA: dict[str, Any] = {
@@ -112,6 +106,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "user_agent": _setting(
             "string", "User-Agent header for API requests.", default="tap-mixpanel-engage"
         ),
+        **ENTITY_PROPERTIES,
     },
     "$schema": "https://json-schema.org/draft/2020-12/schema",
 }

@@ -1,7 +1,7 @@
 """The in-process Python API: the same engine and sinks as the Singer tools, without the pipe.
 
-State has the Singer shape (``{"bookmarks": {"engage": {...}}}``), so a state saved by the tap
-can resume or continue through :func:`sync`, and the other way round.
+State has the Singer shape (``{"bookmarks": {"engage": {...}, "group_profiles": {...}}}``), so
+a state saved by the tap can resume or continue through :func:`sync`, and the other way round.
 """
 
 from __future__ import annotations
@@ -11,28 +11,23 @@ import copy
 import gc
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from tap_mixpanel_engage.engage.export import Export
+from tap_mixpanel_engage.engage.entities import DEFAULT_STREAMS
+from tap_mixpanel_engage.engage.plan import check_selection
 from tap_mixpanel_engage.engage.progress import PageProgress
-from tap_mixpanel_engage.engage.query import Query
-from tap_mixpanel_engage.engage.records import (
-    KEY_PROPERTIES,
-    REPLICATION_KEY,
-    STREAM,
-    engage_schema,
-)
-from tap_mixpanel_engage.engage.state import (
-    POSITION_KEY,
-    Position,
-    finish_bookmark,
-    starting_value,
-)
+from tap_mixpanel_engage.engage.records import STREAM
 from tap_mixpanel_engage.errors import SettingsError
+from tap_mixpanel_engage.runs import RunContext, StreamRun, stream_names
 from tap_mixpanel_engage.settings import EngageSettings
-from tap_mixpanel_engage.sinks.driver import SinkDriver, SinkError
+from tap_mixpanel_engage.sinks.contract import (
+    VERSION_PROPERTY,
+    SinkConfigError,
+    with_version_properties,
+)
+from tap_mixpanel_engage.sinks.driver import Activation, SinkDriver, SinkError
 
 DEFAULT_BATCH_ROWS = 10_000
 
@@ -53,6 +48,8 @@ class SyncResult:
     session_restarted: bool
     state: Mapping[str, Any]
     """Pass back as ``state=`` to continue incrementally (or to resume an interrupted run)."""
+    records_by_stream: Mapping[str, int] = field(default_factory=dict)
+    """Records written per stream, for the streams synced."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (the ``mixpanel-engage sync`` command prints it)."""
@@ -64,112 +61,43 @@ class SyncResult:
             "retries": self.retries,
             "rate_limit_wait_seconds": round(self.rate_limit_wait_seconds, 3),
             "session_restarted": self.session_restarted,
+            "records_by_stream": dict(self.records_by_stream),
             "state": self.state,
         }
-
-
-class _Run:
-    """One export's bookkeeping: the query from settings and state, and the evolving state.
-
-    The bookmark follows the Singer SDK's rules for an unsorted stream
-    (:mod:`tap_mixpanel_engage.engage.state`), so states move freely between the tap and this
-    API: the newest ``last_seen`` handed out waits in ``progress_markers`` until the export
-    completes, and is then promoted to ``replication_key_value``, capped at the run's start.
-    """
-
-    def __init__(
-        self,
-        settings: EngageSettings,
-        state: Mapping[str, Any] | None,
-        *,
-        raw_properties: bool = False,
-    ) -> None:
-        self.settings = settings
-        self.state = _unwrap_state(state)
-        bookmarks = self.state.setdefault("bookmarks", {})
-        if not isinstance(bookmarks, dict):
-            raise SettingsError("`state` must look like {'bookmarks': {'engage': {...}}}")
-        stream_state = bookmarks.setdefault(STREAM, {})
-        if not isinstance(stream_state, dict):
-            raise SettingsError("`state` must look like {'bookmarks': {'engage': {...}}}")
-        self.stream_state: dict[str, Any] = stream_state
-        self.since = starting_value(stream_state, settings.start_date)
-        self.query = Query.for_settings(settings, self.since)
-        self.resume = Position.from_dict(stream_state.get(POSITION_KEY))
-        self.export = Export(
-            settings, self.query, resume=self.resume, raw_properties=raw_properties
-        )
-        self.signpost = self.export.signpost
-        """When the run that began the export started (carried in STATE across resumes)."""
-        self.progress = self.export.progress
-        markers = stream_state.get("progress_markers")
-        self.max_seen: str | None = None
-        if self.resume is not None and isinstance(markers, dict):
-            value = markers.get("replication_key_value")
-            self.max_seen = value if isinstance(value, str) else None
-
-    def pages(self, on_page: OnPage | None) -> Generator[list[dict[str, Any]], None, None]:
-        """Shaped records page by page; ``on_page`` is called here, on the caller's thread."""
-        pages = self.export.pages()
-        try:
-            for page in pages:
-                records = page.records
-                newest = max(
-                    (s for r in records if (s := r[REPLICATION_KEY]) is not None), default=None
-                )
-                if newest is not None and (self.max_seen is None or newest > self.max_seen):
-                    self.max_seen = newest
-                progress = self.progress.page_done(
-                    page.number, self.export.pages_total, len(records)
-                )
-                if on_page is not None:
-                    on_page(progress)
-                yield records
-        finally:
-            pages.close()
-
-    def checkpoint(self) -> dict[str, Any]:
-        """Record the export's position (everything handed out so far is safe); a copy."""
-        if self.export.position is not None:
-            self.stream_state[POSITION_KEY] = self.export.position.to_dict()
-        if self.max_seen is not None:
-            self.stream_state["progress_markers"] = {
-                "replication_key": REPLICATION_KEY,
-                "replication_key_value": self.max_seen,
-            }
-        return copy.deepcopy(self.state)
-
-    def finish(self) -> dict[str, Any]:
-        """The export completed: promote the bookmark and forget the position; a copy."""
-        finish_bookmark(self.stream_state, self.max_seen, self.signpost)
-        return copy.deepcopy(self.state)
 
 
 def iter_profiles(
     config: Mapping[str, Any],
     *,
+    stream: str = STREAM,
     on_page: OnPage | None = None,
     state: Mapping[str, Any] | None = None,
 ) -> Generator[dict[str, Any], None, None]:
-    """Yield every profile record in page order, fetched by the tap's parallel engine.
+    """Yield every record of one stream in page order, fetched by the tap's parallel engine.
 
     The records are exactly the tap's RECORD messages. Settings are checked when this is
     called, not at the first ``next()``; stopping early (``break``) cancels the fetches.
 
     Args:
         config: the tap's settings (``project_id``, ``username``, ``secret``, ...).
+        stream: ``engage`` (default), ``group_profiles``, ``cohorts`` or ``cohort_members``.
         on_page: called once per page, in order, on the calling thread.
         state: a saved state, to fetch only profiles seen since its bookmark.
 
     Raises:
-        SettingsError: a setting or the state is invalid (raised by this call).
+        SettingsError: a setting, the stream or the state is invalid (raised by this call).
         AuthError, APIError: the API refused the query (raised while iterating).
     """
-    run = _Run(EngageSettings.from_config(config), state)
+    settings = EngageSettings.from_config(config)
+    if not isinstance(stream, str):
+        raise SettingsError(f"`stream` must be one stream name, got {stream!r}")
+    names = stream_names([stream])
+    check_selection(settings, names)
+    run = StreamRun(RunContext(settings, _unwrap_state(state), raw_properties=False), stream)
     return _iter_records(run, on_page)
 
 
-def _iter_records(run: _Run, on_page: OnPage | None) -> Generator[dict[str, Any], None, None]:
+def _iter_records(run: StreamRun, on_page: OnPage | None) -> Generator[dict[str, Any], None, None]:
     pages = run.pages(on_page)
     try:
         for records in pages:
@@ -181,6 +109,7 @@ def _iter_records(run: _Run, on_page: OnPage | None) -> Generator[dict[str, Any]
 def sync(
     config: Mapping[str, Any],
     *,
+    streams: Sequence[str] = DEFAULT_STREAMS,
     sink: str = "duckdb",
     sink_config: Mapping[str, Any] | None = None,
     state: Mapping[str, Any] | None = None,
@@ -188,17 +117,21 @@ def sync(
     batch_size_rows: int = DEFAULT_BATCH_ROWS,
     on_commit: OnCommit | None = None,
 ) -> SyncResult:
-    """Fetch profiles and write them through a sink, all in this process.
+    """Fetch the streams and write them through a sink, all in this process.
 
     Records go straight from the export to the sink: no Singer messages, no JSON round trip,
     no per-record schema check (the records are built to the schema). Callbacks run on the
     calling thread; the sink runs on one writer thread, loading a batch while the next one is
     fetched. Each batch is committed before ``on_commit`` sees a state past it, so a saved state
-    resumes without loss. Python's cyclic garbage collector is paused during the call (and
-    restored after it), as in ``target-mixpanel-duckdb``.
+    resumes without loss. A full sync of a stream ends by removing the rows the source no longer
+    has, in the commit of its last batch (``hard_delete: false`` in ``sink_config`` marks them
+    with ``_sdc_deleted_at`` instead). Python's cyclic garbage collector is paused during the
+    call (and restored after it), as in ``target-mixpanel-duckdb``.
 
     Args:
         config: the tap's settings.
+        streams: which streams, from ``engage``, ``group_profiles``, ``cohorts`` and
+            ``cohort_members`` (default: ``engage`` and ``group_profiles``, as the tap).
         sink: a registered sink name (see ``mixpanel-engage sinks``).
         sink_config: the sink's own settings, e.g. ``{"path": "profiles.duckdb"}``.
         state: the ``state`` of an earlier result (or a Singer STATE value) to resume or continue.
@@ -208,7 +141,7 @@ def sync(
             that fails or is interrupted later.
 
     Raises:
-        SettingsError: a tap setting, the state or ``batch_size_rows`` is invalid.
+        SettingsError: a tap setting, a stream, the state or ``batch_size_rows`` is invalid.
         SinkConfigError: the sink is unknown (``UnknownSinkError``) or a sink setting is bad.
         AuthError, APIError: the API refused the query; the batches committed before stay.
     """
@@ -219,38 +152,42 @@ def sync(
         raise SettingsError(f"`batch_size_rows` must be a whole number, got {batch_size_rows!r}")
     if batch_size_rows < 1:
         raise SettingsError(f"`batch_size_rows` must be positive, got {batch_size_rows}")
+    settings = EngageSettings.from_config(config)
+    names = stream_names(streams)
+    check_selection(settings, names)
+    sink_settings = dict(sink_config or {})
+    hard_delete = sink_settings.get("hard_delete", True)
+    if not isinstance(hard_delete, bool):
+        raise SinkConfigError("hard_delete: must be true or false")
     sink_class = get_sink_class(sink)
     # A sink that writes JSON text through gets ``properties`` undecoded (records.shape_page).
-    run = _Run(
-        EngageSettings.from_config(config), state, raw_properties=sink_class.accepts_raw_json
-    )
+    context = RunContext(settings, _unwrap_state(state), raw_properties=sink_class.accepts_raw_json)
+    runs = [StreamRun(context, name) for name in names]
     # The driver runs on_commit on its writer thread; the states wait here for the calling thread.
     committed: deque[Mapping[str, Any]] = deque()
-    driver = SinkDriver(sink_class(dict(sink_config or {})), committed.append)
+    driver = SinkDriver(sink_class(sink_settings), committed.append)
+    written: dict[str, int] = {}
+
+    reported: list[Mapping[str, Any]] = []
 
     def report_commits() -> None:
         while committed:
             state = committed.popleft()
-            if on_commit is not None:
-                on_commit(state)
+            if on_commit is not None and (not reported or state != reported[-1]):
+                on_commit(state)  # the same state twice (a stream with nothing to do) only once
+                reported[:] = [state]
 
-    pages = run.pages(on_page)
     gc_was_enabled = gc.isenabled()
     # Pages and records hold no reference cycles, yet every collection rescans the batches
     # alive: about a fifth of the CPU. Like target-mixpanel-duckdb, collect nothing meanwhile.
     gc.disable()
     try:
-        driver.open_stream(STREAM, engage_schema(), list(KEY_PROPERTIES), STREAM)
-        batch: list[dict[str, Any]] = []
-        for records in pages:
-            batch.extend(records)
-            if len(batch) >= batch_size_rows:
-                driver.submit([(STREAM, batch)], run.checkpoint())
-                batch = []
+        for run in runs:
+            before = driver.written
+            _sync_stream(run, driver, batch_size_rows, hard_delete, on_page, report_commits)
+            driver.drain()
+            written[run.name] = driver.written - before
             report_commits()
-        driver.submit([(STREAM, batch)], run.finish())
-        driver.drain()
-        report_commits()
     except SinkError as exc:
         driver.settle()
         report_commits()
@@ -260,25 +197,55 @@ def sync(
         report_commits()
         raise
     finally:
-        try:
-            pages.close()
-        finally:
-            with contextlib.suppress(SinkError):
-                driver.close()
-            if gc_was_enabled:
-                gc.enable()
+        with contextlib.suppress(SinkError):
+            driver.close()
+        if gc_was_enabled:
+            gc.enable()
     duration = time.monotonic() - started
-    stats = run.export.stats
     return SyncResult(
         records_written=driver.written,
-        pages_fetched=run.progress.pages,
-        pages_per_second=run.progress.pages / duration if duration > 0 else 0.0,
+        pages_fetched=context.pages,
+        pages_per_second=context.pages / duration if duration > 0 else 0.0,
         duration=duration,
-        retries=stats.retries,
-        rate_limit_wait_seconds=stats.rate_limit_wait_seconds,
-        session_restarted=stats.session_restarts > 0,
-        state=copy.deepcopy(run.state),
+        retries=sum(s.retries for s in context.stats),
+        rate_limit_wait_seconds=sum(s.rate_limit_wait_seconds for s in context.stats),
+        session_restarted=any(s.session_restarts > 0 for s in context.stats),
+        state=copy.deepcopy(context.state),
+        records_by_stream=written,
     )
+
+
+def _sync_stream(
+    run: StreamRun,
+    driver: SinkDriver,
+    batch_size_rows: int,
+    hard_delete: bool,
+    on_page: OnPage | None,
+    report_commits: Callable[[], None],
+) -> None:
+    """One stream into the sink: its batches, then its last batch with its activation."""
+    driver.open_stream(
+        run.name, with_version_properties(run.schema), list(run.key_properties), run.name
+    )
+    state = run.context.state
+    batch: list[dict[str, Any]] = []
+    pages = run.pages(on_page)
+    try:
+        for records in pages:
+            if run.version is not None:
+                for record in records:
+                    record[VERSION_PROPERTY] = run.version
+            batch.extend(records)
+            if len(batch) >= batch_size_rows:
+                run.checkpoint()
+                driver.submit([(run.name, batch)], copy.deepcopy(state))
+                batch = []
+            report_commits()
+    finally:
+        pages.close()
+    version = run.finish()
+    activations = [] if version is None else [Activation(run.name, version, hard_delete)]
+    driver.submit([(run.name, batch)], copy.deepcopy(state), activations=activations)
 
 
 def _unwrap_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -292,4 +259,7 @@ def _unwrap_state(state: Mapping[str, Any] | None) -> dict[str, Any]:
             state = state["value"]
         elif isinstance(state.get("singer_state"), Mapping):
             state = state["singer_state"]
-    return copy.deepcopy(dict(state))
+    state = copy.deepcopy(dict(state))
+    if not isinstance(state.setdefault("bookmarks", {}), dict):
+        raise SettingsError("`state` must look like {'bookmarks': {'engage': {...}}}")
+    return state

@@ -17,8 +17,14 @@ from ipaddress import ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
-from tap_mixpanel_engage.config_schema import CONFIG_SCHEMA, ENGAGE_PATH, REGION_HOSTS
+from tap_mixpanel_engage.config_schema import (
+    COHORTS_LIST_PATH,
+    CONFIG_SCHEMA,
+    ENGAGE_PATH,
+    REGION_HOSTS,
+)
 from tap_mixpanel_engage.engage.dates import parse_start_date
+from tap_mixpanel_engage.entity_settings import GroupSpec, read_entity_settings, whole_number
 from tap_mixpanel_engage.errors import LOGGER_NAME, SettingsError
 
 logger = logging.getLogger(LOGGER_NAME)
@@ -50,11 +56,22 @@ class EngageSettings:
     session_idle_gap: float
     rate_limit_window: float
     user_agent: str
+    groups: tuple[GroupSpec, ...] = ()
+    cohort_ids: tuple[int, ...] | None = None
+    behaviors: str | None = None
+    """The ``behaviors`` setting as the JSON text sent to the API."""
+    as_of_timestamp: int | None = None
+    distinct_ids: tuple[str, ...] | None = None
 
     @property
     def engage_url(self) -> str:
         """The full Engage endpoint URL."""
         return self.api_url.rstrip("/") + ENGAGE_PATH
+
+    @property
+    def cohorts_list_url(self) -> str:
+        """The full URL of the Cohorts list endpoint."""
+        return self.api_url.rstrip("/") + COHORTS_LIST_PATH
 
     @property
     def uses_service_account(self) -> bool:
@@ -143,6 +160,8 @@ class EngageSettings:
             session_idle_gap=value.number("session_idle_gap"),
             rate_limit_window=value.number("rate_limit_window"),
             user_agent=user_agent,
+            as_of_timestamp=value.integer("as_of_timestamp"),
+            **read_entity_settings(config),
         )
 
 
@@ -192,20 +211,3 @@ class _Reader:
             raise SettingsError(f"`{name}` must be between {low} and {high}, got {value}")
         if low is not None and value < low:
             raise SettingsError(f"`{name}` must be at least {low}, got {value}")
-
-
-def whole_number(value: Any, name: str) -> int | None:
-    """``value`` as an int: an int, or a string of digits (``"1234567"``); None stays None.
-
-    Raises:
-        SettingsError: anything else (the message names the setting).
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise SettingsError(f"`{name}` must be a whole number, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise SettingsError(f"`{name}` must be a whole number, got {value!r}")

@@ -84,3 +84,30 @@ class StepClock:
         self.sleeps.append(seconds)
         self.time += max(seconds, 0.0)
         return cancelled.is_set()
+
+
+def records_of(run: TapRun, stream: str) -> list[dict[str, Any]]:
+    """The RECORD payloads of one stream, in order."""
+    return [m["record"] for m in run.messages if m["type"] == "RECORD" and m["stream"] == stream]
+
+
+def catalog_selecting(tmp_path: Path, config: dict[str, Any], *streams: str) -> Path:
+    """A catalog file from the tap's discovery with exactly ``streams`` selected."""
+    from tap_mixpanel_engage.tap.tap import TapMixpanelEngage
+
+    catalog: dict[str, Any] = TapMixpanelEngage(config=config).catalog_dict
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if not item["breadcrumb"]:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    return path
+
+
+def groups_of(api: FakeEngageAPI) -> list[dict[str, str]]:
+    """The ``groups`` setting naming every group key the fake serves."""
+    return [
+        {"data_group_id": group_id, "group_key": f"key{n}"}
+        for n, (group_id, _) in enumerate(api.settings.groups)
+    ]

@@ -158,9 +158,9 @@ def test_a_malformed_or_missing_config_file_exits_3(tmp_path: Path) -> None:
 
 
 def test_a_usage_error_exits_3_not_2_which_means_bad_credentials(tmp_path: Path) -> None:
-    run = run_cli("sync", "--path", tmp_path / "x.duckdb")
+    run = run_cli("sync", "--region", "mars", "--path", tmp_path / "x.duckdb")
     assert run.returncode == 3
-    assert "the following arguments are required: --config" in run.stderr
+    assert "argument --region: invalid choice: 'mars'" in run.stderr
 
 
 def test_a_missing_sink_path_exits_3(api: FakeEngageAPI, tmp_path: Path) -> None:

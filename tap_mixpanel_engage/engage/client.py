@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import requests
 
 from tap_mixpanel_engage.engage.clock import REAL_CLOCK, Clock
-from tap_mixpanel_engage.engage.http import abort_in_flight, abortable_session
+from tap_mixpanel_engage.engage.http import ThreadSessions
 from tap_mixpanel_engage.engage.pacing import AdaptiveLimit, Cancelled, HourlyBudget, PacingPolicy
 from tap_mixpanel_engage.engage.progress import ExportStats
 from tap_mixpanel_engage.engage.records import Page, shape_page
@@ -35,6 +35,17 @@ logger = logging.getLogger(LOGGER_NAME)
 CONNECT_TIMEOUT = 30.0
 """Seconds to open a connection; ``request_timeout`` bounds the wait for the answer."""
 
+Shaper = Callable[[bytes, int], Page | None]
+"""Turns the body of a 200 answer for a page into a :class:`Page` (None: not a valid body)."""
+
+
+def hourly_budget(
+    settings: EngageSettings, clock: Clock = REAL_CLOCK, pacing: PacingPolicy | None = None
+) -> HourlyBudget:
+    """A budget for one run: ``max_requests_per_hour`` if set, else learned from 429s."""
+    pacing = pacing or PacingPolicy(settings.rate_limit_window, settings.session_idle_gap)
+    return HourlyBudget(clock, pacing, settings.max_requests_per_hour)
+
 
 class EngageClient:
     """Sends Engage queries for one export; thread-safe."""
@@ -51,13 +62,15 @@ class EngageClient:
         clock: Clock = REAL_CLOCK,
         pacing: PacingPolicy | None = None,
         raw_properties: bool = False,
+        shape: Shaper | None = None,
     ) -> None:
+        """``shape`` replaces :func:`shape_page` for other record shapes or endpoints."""
         self.settings = settings
         self.raw_properties = raw_properties
+        self.shape = shape
         self.cancelled = cancelled
         self.stats = stats
-        pacing = pacing or PacingPolicy(settings.rate_limit_window, settings.session_idle_gap)
-        self.budget = budget or HourlyBudget(clock, pacing, settings.max_requests_per_hour)
+        self.budget = budget or hourly_budget(settings, clock, pacing)
         self.limit = limit or AdaptiveLimit(
             settings.max_workers, clock=clock, idle_gap=lambda: self.budget.policy.idle_gap
         )
@@ -65,51 +78,37 @@ class EngageClient:
         self.clock = clock
         self.last_answer: float | None = None
         """When the API last answered a page (clock time): how long a session sat unused."""
-        self._local = threading.local()
-        self._sessions: dict[int, requests.Session] = {}
-        self._sessions_lock = threading.Lock()
         if settings.uses_service_account:
-            self._auth = (settings.username or "", settings.secret or "")
+            auth = (settings.username or "", settings.secret or "")
         else:
-            self._auth = (settings.api_secret or "", "")
+            auth = (settings.api_secret or "", "")
+        self._http = ThreadSessions(auth, settings.user_agent)
         self._query_params: dict[str, str] = {}
         if settings.project_id is not None:
             self._query_params["project_id"] = str(settings.project_id)
         if settings.workspace_id is not None:
             self._query_params["workspace_id"] = str(settings.workspace_id)
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = abortable_session()
-            session.auth = self._auth
-            session.headers["User-Agent"] = self.settings.user_agent
-            self._local.session = session
-            with self._sessions_lock:
-                self._sessions[threading.get_ident()] = session
-        return session
-
     def abort(self) -> None:
         """Abort every request in flight: blocked reads return at once (and are not retried
         once the caller's ``cancelled`` is set)."""
-        with self._sessions_lock:
-            threads = list(self._sessions)
-        abort_in_flight(threads)
+        self._http.abort()
 
     def close(self) -> None:
         """Abort every request in flight and close every thread's HTTP session."""
-        self.abort()
-        with self._sessions_lock:
-            sessions = list(self._sessions.values())
-        for session in sessions:
-            session.close()
+        self._http.close()
 
     def fetch(
-        self, body: Mapping[str, str], page: int, cancelled: threading.Event | None = None
+        self,
+        body: Mapping[str, str],
+        page: int,
+        cancelled: threading.Event | None = None,
+        url: str | None = None,
     ) -> Page:
         """Send one query (form-encoded POST) and return the decoded page, retrying as needed.
 
-        Waits end early when ``cancelled`` (default: the export's event) is set.
+        Waits end early when ``cancelled`` (default: the export's event) is set. ``url``
+        replaces the Engage endpoint (the Cohorts list).
 
         Raises:
             SessionExpired: the page's session is gone (the export opens a new one).
@@ -132,7 +131,7 @@ class EngageClient:
                 with self.stats.lock:
                     self.stats.requests += 1
                 try:
-                    response, content = self._send(body)
+                    response, content = self._send(body, url)
                 except TRANSIENT as exc:
                     if stop.is_set():
                         raise Cancelled from None
@@ -140,7 +139,10 @@ class EngageClient:
                 else:
                     status = response.status_code
                     if status == 200:
-                        decoded = shape_page(content, page, raw_properties=self.raw_properties)
+                        if self.shape is not None:
+                            decoded = self.shape(content, page)
+                        else:
+                            decoded = shape_page(content, page, raw_properties=self.raw_properties)
                         if decoded is not None:
                             ok = True
                             self.last_answer = self.clock.now()
@@ -166,27 +168,26 @@ class EngageClient:
             now = self.clock.now()
             first_failure = now if first_failure is None else first_failure
             failures += 1
-            if failures >= self.policy.min_tries and now - first_failure >= self._max_outage:
+            outage = now - first_failure
+            if failures >= self.policy.min_tries and outage >= self.settings.max_outage_wait:
                 raise APIError(
-                    f"page {page}: gave up after {failures} tries in "
-                    f"{now - first_failure:.0f}s (`max_outage_wait`); last error: {reason}",
+                    f"page {page}: gave up after {failures} tries in {outage:.0f}s "
+                    f"(`max_outage_wait`); last error: {reason}",
                     page=page,
                 )
             self._wait(self.policy.backoff(failures), page, reason, stop, rate_limit=False)
 
-    @property
-    def _max_outage(self) -> float:
-        return self.settings.max_outage_wait
-
-    def _send(self, body: Mapping[str, str]) -> tuple[requests.Response, bytes]:
+    def _send(
+        self, body: Mapping[str, str], url: str | None = None
+    ) -> tuple[requests.Response, bytes]:
         """POST the query and read the whole body in one call.
 
         ``response.content`` reads in 10 KB chunks, each taking the GIL back; with five workers
         and a busy main thread every chunk waits its turn, which cost about a fifth of the
         export time. One ``raw.read()`` takes the body in large socket reads.
         """
-        response = self._session().post(
-            self.settings.engage_url,
+        response = self._http.session().post(
+            url or self.settings.engage_url,
             params=self._query_params,
             data=body,
             timeout=(
@@ -296,4 +297,4 @@ class EngageClient:
             raise Cancelled
 
 
-__all__ = ["Cancelled", "EngageClient", "RetryPolicy"]
+__all__ = ["Cancelled", "EngageClient", "RetryPolicy", "Shaper"]

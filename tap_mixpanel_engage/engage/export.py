@@ -14,9 +14,9 @@ from collections.abc import Generator, Iterator
 from concurrent.futures import Future
 from dataclasses import replace
 
-from tap_mixpanel_engage.engage.client import EngageClient, RetryPolicy
+from tap_mixpanel_engage.engage.client import EngageClient, RetryPolicy, Shaper
 from tap_mixpanel_engage.engage.clock import REAL_CLOCK, Clock
-from tap_mixpanel_engage.engage.pacing import DEFAULT_HOURLY_BUDGET, PacingPolicy
+from tap_mixpanel_engage.engage.pacing import DEFAULT_HOURLY_BUDGET, HourlyBudget, PacingPolicy
 from tap_mixpanel_engage.engage.page_size import ShortPageGuard, budget_warning, settle
 from tap_mixpanel_engage.engage.progress import ExportStats, ProgressLog
 from tap_mixpanel_engage.engage.query import Query
@@ -49,16 +49,23 @@ class Export:
         clock: Clock = REAL_CLOCK,
         pacing: PacingPolicy | None = None,
         window_bytes: int = WINDOW_BYTES,
+        shape: Shaper | None = None,
+        budget: HourlyBudget | None = None,
+        signpost: str | None = None,
     ) -> None:
         """``raw_properties``: leave each record's ``properties`` as the API's JSON text
-        (:func:`tap_mixpanel_engage.engage.records.shape_page`)."""
+        (:func:`tap_mixpanel_engage.engage.records.shape_page`). ``shape``: build records of
+        another shape from each body (group profiles, cohort members). ``budget``: the hourly
+        budget shared by every export of a run (default: one for this export). ``signpost``:
+        when the run began (default: now); a resumed export keeps the one it saved."""
         self.settings = settings
         self.query = query
         self.raw_properties = raw_properties
         self.resume = resume if resume and resume.fingerprint == query.fingerprint else None
         if resume and self.resume is None:
             logger.info("saved progress belongs to another query; starting a fresh export")
-        self.signpost = self.resume.signpost if self.resume and self.resume.signpost else utc_now()
+        saved = self.resume.signpost if self.resume else None
+        self.signpost = saved or signpost or utc_now()
         """When the run that began this export started: its bookmark never passes this."""
         self.clock = clock
         self.window_bytes = window_bytes
@@ -73,7 +80,9 @@ class Export:
             policy=policy,
             clock=clock,
             pacing=pacing,
+            budget=budget,
             raw_properties=raw_properties,
+            shape=shape,
         )
         self.budget, self.limit = self.client.budget, self.client.limit
         self.budget.remaining = self._queries_left

@@ -84,3 +84,41 @@ def abort_in_flight(threads: Iterable[int]) -> int:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
     return len(conns)
+
+
+class ThreadSessions:
+    """One abortable ``requests.Session`` per thread (sessions are not documented thread-safe),
+    and the means to abort or close them all from any thread."""
+
+    def __init__(self, auth: tuple[str, str], user_agent: str) -> None:
+        self._auth = auth
+        self._user_agent = user_agent
+        self._local = threading.local()
+        self._sessions: dict[int, requests.Session] = {}
+        self._lock = threading.Lock()
+
+    def session(self) -> requests.Session:
+        """This thread's session (made on first use)."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = abortable_session()
+            session.auth = self._auth
+            session.headers["User-Agent"] = self._user_agent
+            self._local.session = session
+            with self._lock:
+                self._sessions[threading.get_ident()] = session
+        return session
+
+    def abort(self) -> None:
+        """Shut down the sockets of every request in flight on these sessions."""
+        with self._lock:
+            threads = list(self._sessions)
+        abort_in_flight(threads)
+
+    def close(self) -> None:
+        """Abort what is in flight and close every session."""
+        self.abort()
+        with self._lock:
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            session.close()

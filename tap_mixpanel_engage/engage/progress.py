@@ -41,6 +41,8 @@ class PageProgress:
     records_in_page: int
     records: int
     elapsed: float
+    stream: str = "engage"
+    """The stream the page belongs to (``sync()`` runs several)."""
 
 
 class ProgressLog:

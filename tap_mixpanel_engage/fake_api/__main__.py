@@ -55,6 +55,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-with-status", type=int, default=None, help="answer every query so")
     p.add_argument("--page-size-default", type=int, default=d.page_size_default)
     p.add_argument("--page-size-max", type=int, default=d.page_size_max)
+    p.add_argument(
+        "--group",
+        action="append",
+        metavar="DATA_GROUP_ID=PROFILES",
+        help="a group key and its number of group profiles (repeat; default: "
+        + ", ".join(f"{g}={n}" for g, n in d.groups)
+        + ")",
+    )
+    p.add_argument("--cohorts", type=int, default=d.cohorts, help="cohorts in the Cohorts list")
+    p.add_argument(
+        "--cohort-ghosts", type=int, default=d.cohort_ghosts, help="members without a profile"
+    )
     p.add_argument("--ready-file", type=Path, default=None, help="write the URL here when ready")
     return p
 
@@ -62,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        groups = FakeSettings().groups
+        if args.group:
+            pairs = [g.rpartition("=") for g in args.group]
+            if not all(eq and n.isdigit() for _, eq, n in pairs):
+                raise ValueError("--group must be DATA_GROUP_ID=PROFILES")
+            groups = tuple((g, int(n)) for g, _, n in pairs)
         settings = FakeSettings(
             profiles=args.profiles,
             seed=args.seed,
@@ -84,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             fail_with_status=args.fail_with_status,
             page_size_default=args.page_size_default,
             page_size_max=args.page_size_max,
+            groups=groups,
+            cohorts=args.cohorts,
+            cohort_ghosts=args.cohort_ghosts,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,7 +10,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tap_mixpanel_engage.fake_api.errors import ApiError
@@ -25,6 +25,8 @@ from tap_mixpanel_engage.fake_api.profiles import (
 from tap_mixpanel_engage.fake_api.sessions import Sessions
 from tap_mixpanel_engage.fake_api.settings import FakeSettings
 from tap_mixpanel_engage.fake_api.where import MISSING, Node, WhereError, parse_where, select
+
+Params = Mapping[str, Any]  # a query's parameters, as the server merged them
 
 
 def in_cohort(cohort_id: int, index: int) -> bool:
@@ -134,18 +136,43 @@ class ProfileStore:
         return [distinct_id_of(i, self.seed) for i in chosen]
 
     def select(
-        self, where: Node | None, cohort_id: int | None, ids: list[str] | None
+        self,
+        where: Node | None,
+        cohort_id: int | None,
+        ids: list[str] | None,
+        params: Params | None = None,
     ) -> Sequence[int]:
-        """Matching indices in the API's order (``range`` when nothing filters: no copy)."""
-        candidates: Sequence[int] = self.order()
+        """Matching indices in the API's order (``range`` when nothing filters: no copy).
+
+        ``params`` (the whole query) is for the hooks subclasses override: :meth:`live`,
+        :meth:`members`, :meth:`behavior`."""
+        params = params or {}
+        behavior = self.behavior(where, params)
+        candidates: Sequence[int] = self.live(self.order())
         if ids is not None:
             found = (self.index_of(d) for d in ids)
             candidates = sorted({i for i in found if i is not None})
         if cohort_id is not None:
-            candidates = [i for i in candidates if in_cohort(cohort_id, i)]
+            candidates = self.members(cohort_id, candidates, params)
         if where is not None:
-            candidates = select(where, candidates, self.value, self.column)
+            candidates = select(where, candidates, self.value, self.column, behavior)
         return candidates
+
+    def live(self, candidates: Sequence[int]) -> Sequence[int]:
+        """The candidates that still exist (all of them here)."""
+        return candidates
+
+    def members(self, cohort_id: int, candidates: Sequence[int], params: Params) -> list[int]:
+        """The candidates in ``cohort_id`` (the fake's membership rule)."""
+        return [i for i in candidates if in_cohort(cohort_id, i)]
+
+    def behavior(self, where: Node | None, params: Params) -> Callable[[int, str], Any] | None:
+        """How ``where`` reads ``behaviors["name"]`` (not at all here)."""
+        return None
+
+    def scoped(self, params: Params) -> ProfileStore:
+        """The store that answers this query: this one (a subclass adds group keys)."""
+        return self
 
 
 def _int(params: dict[str, Any], name: str, default: int) -> int:
@@ -180,9 +207,6 @@ def requested_page(params: dict[str, Any]) -> int:
 
 
 def _open_query(store: ProfileStore, params: dict[str, Any]) -> Sequence[int]:
-    for unsupported in ("data_group_id", "behaviors"):
-        if params.get(unsupported) not in (None, ""):
-            raise ApiError(400, f"{unsupported} is not supported by the fake Engage API")
     where: Node | None = None
     text = params.get("where")
     if text not in (None, ""):
@@ -205,13 +229,14 @@ def _open_query(store: ProfileStore, params: dict[str, Any]) -> Sequence[int]:
     single = params.get("distinct_id")
     if single not in (None, ""):
         ids = [*(ids or []), str(single)]
-    return store.select(where, cohort_id, ids)
+    return store.select(where, cohort_id, ids, params)
 
 
 def run_query(
     store: ProfileStore, sessions: Sessions, settings: FakeSettings, params: dict[str, Any]
 ) -> tuple[bytes, int, int, bool]:
     """Answer one Engage request: (body, page, profiles in it, whether it opened a session)."""
+    store = store.scoped(params)
     page = requested_page(params)
     only: frozenset[str] | None = None
     wanted = _json(params, "output_properties")

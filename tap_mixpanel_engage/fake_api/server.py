@@ -21,13 +21,17 @@ from socket import SHUT_RDWR, socket
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tap_mixpanel_engage.fake_api.engine import ProfileStore, requested_page, run_query
+from tap_mixpanel_engage.fake_api.engine import requested_page, run_query
 from tap_mixpanel_engage.fake_api.errors import ApiError
 from tap_mixpanel_engage.fake_api.limits import Admission, Chaos
+from tap_mixpanel_engage.fake_api.population import Population, admin_change
 from tap_mixpanel_engage.fake_api.sessions import Sessions
 from tap_mixpanel_engage.fake_api.settings import FakeSettings, FakeStats
 
 ENGAGE_PATHS = frozenset({"/api/query/engage", "/api/2.0/engage"})
+COHORTS_LIST_PATHS = frozenset({"/api/query/cohorts/list", "/api/2.0/cohorts/list"})
+QUERY_PATHS = ENGAGE_PATHS | COHORTS_LIST_PATHS
+"""Paths that answer queries: each counts as one against the limits."""
 _STATUS_TEXT = {
     401: "Unable to authenticate request",
     402: "Your plan does not include API access. Upgrade your plan to use the Query API.",
@@ -53,7 +57,7 @@ class Backend:
 
     settings: FakeSettings
     stats: FakeStats
-    store: ProfileStore
+    store: Population
     sessions: Sessions
     admission: Admission
     chaos: Chaos
@@ -195,14 +199,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if url.path.startswith("/_fake/"):
                 self._admin(url.path, self._params(url.query))
-            elif url.path not in ENGAGE_PATHS:
+            elif url.path not in QUERY_PATHS:
                 self._params(url.query)
                 raise ApiError(404, f"unknown endpoint {url.path}")
             else:
                 api.stats.add(requests=1)
                 self._engage(url.path, self._params(url.query))
         except ApiError as exc:
-            if url.path in ENGAGE_PATHS:
+            if url.path in QUERY_PATHS:
                 api.stats.add(
                     auth_failures=int(exc.status in (401, 403)),
                     client_errors=int(400 <= exc.status < 500 and exc.status != 429),
@@ -224,8 +228,14 @@ class _Handler(BaseHTTPRequestHandler):
             # also finish together instead of queueing behind one another for the GIL.
             started = api.clock()
             delay = api.chaos.delay()
+            listing = path in COHORTS_LIST_PATHS
             try:
-                body, page, count, opened = run_query(api.store, api.sessions, api.settings, params)
+                if listing:
+                    body, page, count, opened = api.store.cohorts_list(), 0, 0, False
+                else:
+                    body, page, count, opened = run_query(
+                        api.store, api.sessions, api.settings, params
+                    )
             except ApiError as exc:
                 if "has expired" in exc.message:
                     api.stats.add(expired_sessions=1)
@@ -237,7 +247,9 @@ class _Handler(BaseHTTPRequestHandler):
             fault = api.chaos.fault()
             with api.stats.lock:  # counted before sending, so a client never reads stale stats
                 api.stats.sessions_opened += opened
-                if fault is None:
+                if fault is None and listing:
+                    api.stats.cohort_lists_served += 1
+                elif fault is None:
                     api.stats.pages_served[page] += 1
                     api.stats.profiles_served += count
         finally:
@@ -281,5 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, json.dumps(api.store.touch(count)).encode())
         elif path == "/_fake/expire" and self.command == "POST":
             self._send(200, json.dumps({"expired": api.sessions.expire_all()}).encode())
+        elif self.command == "POST" and (changed := admin_change(api.store, path, params)):
+            self._send(200, json.dumps(changed[0]).encode())
         else:
             raise ApiError(404, f"unknown endpoint {path}")

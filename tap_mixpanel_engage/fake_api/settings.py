@@ -14,6 +14,11 @@ from typing import Any
 FAULT_KINDS: tuple[str, ...] = ("500", "502", "503", "drop", "truncate", "invalid_json")
 """``drop`` closes the connection without answering; ``truncate`` sends the full Content-Length,
 then half the body; ``invalid_json`` answers 200 with a body that is not JSON."""
+DEFAULT_GROUPS: tuple[tuple[str, int], ...] = (
+    ("-1405123841946871899", 300),
+    ("7282917330102931517", 120),
+)
+"""Group keys (``data_group_id``, profiles) every fake serves unless told otherwise."""
 
 
 GROWTH_POSITIONS: tuple[str, ...] = ("end", "start")
@@ -45,6 +50,9 @@ class FakeSettings:
     fail_with_status: int | None = None
     page_size_default: int = 1000
     page_size_max: int = 10_000
+    groups: tuple[tuple[str, int], ...] = DEFAULT_GROUPS
+    cohorts: int = 3
+    cohort_ghosts: int = 0
 
     def __post_init__(self) -> None:
         problems = []
@@ -71,6 +79,13 @@ class FakeSettings:
             problems.append(f"growth_per_second must be >= 0, growth_at one of {GROWTH_POSITIONS}")
         if self.page_size_default < 1 or self.page_size_max < 1:
             problems.append("page sizes must be >= 1 (the default is capped at page_size_max)")
+        group_ids = [group_id for group_id, _ in self.groups]
+        if len(set(group_ids)) != len(group_ids) or not all(group_ids):
+            problems.append("groups must have distinct, non-empty data_group_ids")
+        if any(not 0 <= n < 2**32 for _, n in self.groups):
+            problems.append("each group must have between 0 and 2**32 profiles")
+        if self.cohorts < 0 or self.cohort_ghosts < 0:
+            problems.append("cohorts and cohort_ghosts must be >= 0")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -95,6 +110,7 @@ class FakeStats:
     faults_by_kind: Counter[str] = field(default_factory=Counter)
     auth_failures: int = 0
     client_errors: int = 0
+    cohort_lists_served: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **deltas: int) -> None:
@@ -119,4 +135,5 @@ class FakeStats:
                 "faults_by_kind": dict(sorted(self.faults_by_kind.items())),
                 "auth_failures": self.auth_failures,
                 "client_errors": self.client_errors,
+                "cohort_lists_served": self.cohort_lists_served,
             }

@@ -1,10 +1,11 @@
 """The small slice of Mixpanel's segmentation expressions that taps send as ``where``.
 
 Grammar: ``clause ((and | or) clause)*`` with parentheses, ``and`` binding tighter than ``or``;
-a clause is ``properties["NAME"] OP VALUE`` with OP one of ``>= > <= < == !=`` and VALUE a
-double-quoted string or a number. Strings compare lexicographically (so naive ISO dates compare
-correctly), numbers numerically; a missing property, or a value of the other type, never matches
-(except that a present value of the other type is ``!=``).
+a clause is ``properties["NAME"] OP VALUE`` (or ``behaviors["NAME"] OP VALUE``, a behavior the
+query defines) with OP one of ``>= > <= < == !=`` and VALUE a double-quoted string or a number.
+Strings compare lexicographically (so naive ISO dates compare correctly), numbers numerically; a
+missing property, or a value of the other type, never matches (except that a present value of
+the other type is ``!=``).
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Clause:
     name: str
     op: str
     value: str | int | float
+    source: str = "properties"
+    """``properties`` or ``behaviors``: where ``name`` is looked up."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,9 @@ class _Parser:
             node = self.expr()
             self.take("punct", ")")
             return node
-        self.take("word", "properties")
+        source = self.take("word")
+        if source not in ("properties", "behaviors"):
+            raise WhereError(f"expected properties or behaviors at token {self.i}, got {source!r}")
         self.take("punct", "[")
         name = _string(self.take("string"))
         self.take("punct", "]")
@@ -124,7 +129,7 @@ class _Parser:
         else:
             raise WhereError(f"expected a quoted string or a number after {op}, got {raw!r}")
         self.i += 1
-        return Clause(name, op, value)
+        return Clause(name, op, value, source)
 
 
 def parse_where(text: str) -> Node:
@@ -162,11 +167,11 @@ def clause_test(clause: Clause) -> Callable[[Any], bool]:
     return test
 
 
-def names(node: Node) -> set[str]:
-    """Every property name the expression reads."""
+def names(node: Node, source: str = "properties") -> set[str]:
+    """Every property (or behavior) name the expression reads."""
     if isinstance(node, Clause):
-        return {node.name}
-    return set().union(*(names(n) for n in node.items))
+        return {node.name} if node.source == source else set()
+    return set().union(*(names(n, source) for n in node.items))
 
 
 def select(
@@ -174,13 +179,18 @@ def select(
     candidates: Sequence[int],
     value: Callable[[int, str], Any],
     column: Callable[[str], Sequence[Any] | None],
+    behavior: Callable[[int, str], Any] | None = None,
 ) -> list[int]:
     """The candidates (profile indices, ascending) that match, in their order.
 
     ``column(name)`` may return a precomputed value per index (the fast path for ``$last_seen``);
-    otherwise ``value(index, name)`` is asked. ``and`` narrows the candidates of its next clause,
-    so a cheap first clause spares the expensive ones most of their work.
+    otherwise ``value(index, name)`` is asked, or ``behavior(index, name)`` for a behaviors
+    clause (``MISSING`` without it). ``and`` narrows the candidates of its next clause, so a cheap
+    first clause spares the expensive ones most of their work.
     """
+    if isinstance(node, Clause) and node.source == "behaviors":
+        test = clause_test(node)
+        return [i for i in candidates if test(behavior(i, node.name) if behavior else MISSING)]
     if isinstance(node, Clause):
         test = clause_test(node)
         col = column(node.name)
@@ -191,12 +201,12 @@ def select(
     if node.op == "and":
         current = list(candidates)
         for item in node.items:
-            current = select(item, current, value, column)
+            current = select(item, current, value, column, behavior)
         return current
     matched: set[int] = set()
     remaining = list(candidates)
     for item in node.items:
-        hits = select(item, remaining, value, column)
+        hits = select(item, remaining, value, column, behavior)
         matched.update(hits)
         remaining = [i for i in remaining if i not in matched]
     return [i for i in candidates if i in matched]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from tap_mixpanel_engage.sinks.contract import (
     DELETED_AT_PROPERTY,
+    VERSION_PROPERTIES,
     VERSION_PROPERTY,
     Record,
     Sink,
     SinkConfigError,
     json_type_names,
+    with_version_properties,
 )
 from tap_mixpanel_engage.sinks.files import (
     DirectorySink,
@@ -26,6 +28,7 @@ from tap_mixpanel_engage.sinks.hookspecs import PROJECT_NAME, RegisterSink, hook
 __all__ = [
     "DELETED_AT_PROPERTY",
     "PROJECT_NAME",
+    "VERSION_PROPERTIES",
     "VERSION_PROPERTY",
     "DirectorySink",
     "Record",
@@ -36,5 +39,7 @@ __all__ = [
     "fsync_directory",
     "hookimpl",
     "json_type_names",
+    "last_per_key",
     "output_directory",
+    "with_version_properties",
 ]

@@ -8,6 +8,7 @@ one thread only (:class:`~tap_mixpanel_engage.sinks.driver.SinkDriver`) and alwa
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -20,6 +21,19 @@ VERSION_PROPERTY = "_sdc_table_version"
 """The record property (integer) holding the Singer table version a row was written with."""
 DELETED_AT_PROPERTY = "_sdc_deleted_at"
 """The record property (date-time) set instead of deleting a row when ``hard_delete`` is off."""
+VERSION_PROPERTIES: Mapping[str, Mapping[str, Any]] = {
+    VERSION_PROPERTY: {"type": ["null", "integer"]},
+    DELETED_AT_PROPERTY: {"type": ["null", "string"], "format": "date-time"},
+}
+"""The two properties a stream's schema carries when it may be versioned."""
+
+
+def with_version_properties(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` with :data:`VERSION_PROPERTIES` (a schema without properties as is)."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return dict(schema)
+    return {**schema, "properties": {**properties, **VERSION_PROPERTIES}}
 
 
 class SinkConfigError(SettingsError, ValueError):
@@ -108,3 +122,25 @@ def json_type_names(prop_schema: Mapping[str, Any]) -> tuple[str, ...]:
     if isinstance(declared, list):
         return tuple(t for t in declared if isinstance(t, str))
     return ()
+
+
+def last_per_key(records: Sequence[Record], key_properties: Sequence[str]) -> list[Record]:
+    """The last record of each key, in first-seen key order: a statement that upserts must not
+    see one key twice (PostgreSQL's ``ON CONFLICT`` refuses it, DuckDB's replaces at random)."""
+    if not key_properties:
+        return list(records)
+    if len(key_properties) == 1:
+        (key,) = key_properties
+        try:  # keys are nearly always strings or numbers: no per-record conversion call
+            last = {r[key]: r for r in records}
+        except TypeError:
+            last = {_hashable(r[key]): r for r in records}
+    else:
+        last = {tuple(_hashable(r[k]) for k in key_properties): r for r in records}
+    return list(last.values())
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value

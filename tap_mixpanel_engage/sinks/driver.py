@@ -169,7 +169,15 @@ class SinkDriver:
             raise self._error from exc
 
     def _settle_oldest(self) -> None:
-        self.written += self._pending.popleft().result()
+        oldest = self._pending[0]
+        try:
+            count = oldest.result()
+        finally:
+            # Interrupted while waiting (Ctrl-C), the operation stays pending: settle() still
+            # waits for its commit, and the state that follows it still reaches on_commit.
+            if oldest.done():
+                self._pending.popleft()
+        self.written += count
 
 
 def describe(exc: BaseException) -> str:

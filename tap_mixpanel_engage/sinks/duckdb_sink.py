@@ -13,13 +13,21 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
 import msgspec
 
-from tap_mixpanel_engage.sinks.contract import Record, Sink, SinkConfigError
+from tap_mixpanel_engage.sinks.contract import (
+    DELETED_AT_PROPERTY,
+    VERSION_PROPERTY,
+    Record,
+    Sink,
+    SinkConfigError,
+    last_per_key,
+)
 from tap_mixpanel_engage.sinks.duckdb_columns import (
     COMMENT_PREFIX,
     DUCKDB_TYPE_NAMES,
@@ -34,6 +42,7 @@ from tap_mixpanel_engage.sinks.duckdb_columns import (
     quote_literal,
     widen,
 )
+from tap_mixpanel_engage.sinks.duckdb_sql import end_of_versions_sql, insert_sql
 from tap_mixpanel_engage.sinks.hookspecs import RegisterSink, hookimpl
 
 
@@ -132,7 +141,7 @@ class DuckDBSink(Sink):
             columns=loaded,
             key_properties=tuple(key_properties),
             exact_keys=exact,
-            insert_sql=_insert_sql(ident, loaded, tuple(key_properties), exact),
+            insert_sql=insert_sql(ident, loaded, tuple(key_properties), exact),
         )
 
     def _existing_columns(self, stream: str) -> list[Column] | None:
@@ -213,7 +222,7 @@ class DuckDBSink(Sink):
             raise ValueError(f"stream {stream!r}: write_batch before open_stream")
         if not records:
             return
-        rows = _last_per_key(records, table.key_properties)
+        rows = last_per_key(records, table.key_properties)
         if table.exact_keys:
             data = self._encoder.encode_lines(rows)
         else:
@@ -226,6 +235,23 @@ class DuckDBSink(Sink):
             self._con.execute("BEGIN")
             self._in_transaction = True
         self._con.execute(table.insert_sql, [str(self._batch_file)])
+
+    def activate_version(self, stream: str, version: int, *, hard_delete: bool) -> None:
+        """Delete (or mark) the stream's rows of older versions, in the pending transaction."""
+        table = self._tables.get(stream)
+        if table is None:
+            raise ValueError(f"stream {stream!r}: activate_version before open_stream")
+        sql = end_of_versions_sql(table.ident, table.columns, hard_delete=hard_delete)
+        if sql is None:
+            raise ValueError(
+                f"stream {stream!r}: the schema needs {VERSION_PROPERTY} and "
+                f"{DELETED_AT_PROPERTY} to apply ACTIVATE_VERSION"
+            )
+        if not self._in_transaction:
+            self._con.execute("BEGIN")
+            self._in_transaction = True
+        marked = [] if hard_delete else [datetime.now(UTC)]
+        self._con.execute(sql, [*marked, version])
 
     def commit(self) -> None:
         """Commit every batch written since the last commit in one DuckDB transaction."""
@@ -243,51 +269,6 @@ class DuckDBSink(Sink):
         if self._in_transaction:
             self._in_transaction = False
             self._con.execute(statement)
-
-
-_MAX_RECORD_BYTES = 1 << 26
-"""read_json's default limit (16 MB per record) is too small for some profiles."""
-
-
-def _insert_sql(
-    ident: str, columns: Sequence[Column], key_properties: tuple[str, ...], exact: bool
-) -> str:
-    json_keys = [c.prop if exact else f"c{i}" for i, c in enumerate(columns)]
-    struct = ", ".join(
-        f"{quote_literal(k)}: {quote_literal(c.type)}"
-        for k, c in zip(json_keys, columns, strict=True)
-    )
-    targets = ", ".join(quote_ident(c.name) for c in columns)
-    sources = ", ".join(quote_ident(k) for k in json_keys)
-    verb = "INSERT"
-    if key_properties:
-        verb = "INSERT OR REPLACE" if len(columns) > len(key_properties) else "INSERT OR IGNORE"
-    return (
-        f"{verb} INTO {ident} ({targets}) SELECT {sources} FROM read_json(?, "
-        f"format = 'newline_delimited', maximum_object_size = {_MAX_RECORD_BYTES}, "
-        f"columns = {{{struct}}})"
-    )
-
-
-def _last_per_key(records: Sequence[Record], key_properties: tuple[str, ...]) -> list[Record]:
-    """Drop all but the last record per key: one statement must not upsert a key twice."""
-    if not key_properties:
-        return list(records)
-    if len(key_properties) == 1:
-        (key,) = key_properties
-        try:  # keys are nearly always strings or numbers: no per-record conversion call
-            last = {r[key]: r for r in records}
-        except TypeError:
-            last = {_hashable(r[key]): r for r in records}
-    else:
-        last = {tuple(_hashable(r[k]) for k in key_properties): r for r in records}
-    return list(last.values())
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return msgspec.json.encode(value)
-    return value
 
 
 def _first_line(exc: BaseException) -> str:

@@ -19,7 +19,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tap_mixpanel_engage.engage.entities import DEFAULT_STREAMS
 from tap_mixpanel_engage.engage.export import Export
+from tap_mixpanel_engage.engage.plan import catalog_selection, check_selection, head_start_query
 from tap_mixpanel_engage.engage.query import Query
 from tap_mixpanel_engage.engage.records import REPLICATION_KEY, STREAM
 from tap_mixpanel_engage.engage.state import POSITION_KEY, Position, starting_value
@@ -61,11 +63,13 @@ def predict(argv: Sequence[str]) -> tuple[EngageSettings, Query, bool] | None:
             read_json_object(files["--catalog"][-1], "--catalog") if files["--catalog"] else None
         )
         settings = EngageSettings.from_config(config)
+        check_selection(settings, catalog_selection(catalog, DEFAULT_STREAMS))
         since = _since(settings, state, catalog)
+        query = head_start_query(settings, since)
     except Exception:  # unreadable, invalid or unusual input: the SDK will say what it is
         return None
     raw = not config.get("stream_maps") and not config.get("flattening_enabled")
-    return settings, Query.for_settings(settings, since), raw
+    return None if query is None else (settings, query, raw)
 
 
 class _Unsure(Exception):

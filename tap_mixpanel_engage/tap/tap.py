@@ -15,16 +15,22 @@ from singer_sdk import Stream, Tap
 from typing_extensions import override
 
 from tap_mixpanel_engage.config_schema import CONFIG_SCHEMA, INTEGER_SETTINGS
+from tap_mixpanel_engage.engage.client import hourly_budget
 from tap_mixpanel_engage.engage.export import Export
+from tap_mixpanel_engage.engage.pacing import HourlyBudget
+from tap_mixpanel_engage.engage.plan import check_selection
 from tap_mixpanel_engage.engage.query import Query
+from tap_mixpanel_engage.entity_settings import whole_number
 from tap_mixpanel_engage.errors import EXIT_SIGNAL_BASE, EngageError, fail
-from tap_mixpanel_engage.settings import EngageSettings, whole_number
+from tap_mixpanel_engage.settings import EngageSettings
+from tap_mixpanel_engage.tap.cohorts import CohortMembersStream, CohortsStream
+from tap_mixpanel_engage.tap.groups import GroupProfilesStream
 from tap_mixpanel_engage.tap.message_writer import BufferedMsgSpecWriter
 from tap_mixpanel_engage.tap.streams import EngageStream
 
 
 class TapMixpanelEngage(Tap):
-    """Singer tap for Mixpanel user profiles (the Engage / Query Profiles API)."""
+    """Singer tap for Mixpanel profiles: users, group profiles, cohorts and cohort members."""
 
     name = "tap-mixpanel-engage"
     # A copy: the SDK adds its built-in settings (stream maps, flattening) to this dict in place.
@@ -32,11 +38,28 @@ class TapMixpanelEngage(Tap):
     message_writer_class = BufferedMsgSpecWriter
     head_start: ClassVar[Export | None] = None
     """An export whose page 0 the console entry sent before the SDK was imported."""
+    _head_start_budget: HourlyBudget | None = None
+
+    @cached_property
+    def query_budget(self) -> HourlyBudget:
+        """The hourly budget of the whole run, every stream's queries included (the head
+        start's, when there was one: its page 0 counts)."""
+        return self._head_start_budget or hourly_budget(self.engage_settings)
+
+    @property
+    def run_started(self) -> int:
+        """When the run started, in Unix seconds."""
+        return self.initialized_at // 1000
 
     @cached_property
     def engage_settings(self) -> EngageSettings:
         """The settings, checked beyond what the JSON schema says (raises SettingsError)."""
         return EngageSettings.from_config(self.config)
+
+    def head_start_signpost(self) -> str | None:
+        """When the head start's export began (before its page 0 went out), if there is one."""
+        export = TapMixpanelEngage.head_start
+        return export.signpost if export is not None else None
 
     def claim_head_start(
         self, query: Query, *, resuming: bool, raw_properties: bool
@@ -46,6 +69,8 @@ class TapMixpanelEngage(Tap):
         export, TapMixpanelEngage.head_start = TapMixpanelEngage.head_start, None
         if export is None:
             return None
+        if "query_budget" not in self.__dict__:  # not built yet: it takes over the head start's
+            self._head_start_budget = export.client.budget
         if not resuming and export.answers(
             self.engage_settings, query, raw_properties=raw_properties
         ):
@@ -69,6 +94,8 @@ class TapMixpanelEngage(Tap):
             for name in INTEGER_SETTINGS:
                 if isinstance(config.get(name), str):
                     config[name] = whole_number(config[name], name)
+            if self.engage_settings.cohort_ids is not None:
+                config["cohort_ids"] = list(self.engage_settings.cohort_ids)
         return super()._validate_config(raise_errors=raise_errors)
 
     @override
@@ -89,7 +116,21 @@ class TapMixpanelEngage(Tap):
     @override
     def discover_streams(self) -> Sequence[Stream]:
         """The streams; discovery makes no API call (it would cost rate limit)."""
-        return [EngageStream(self, self)]
+        return [
+            EngageStream(self, self),
+            GroupProfilesStream(self, self),
+            CohortsStream(self, self),
+            CohortMembersStream(self, self),
+        ]
+
+    def check_selection(self) -> None:
+        """Check the settings that depend on the selected streams (each stream asks first).
+
+        Raises:
+            SettingsError: a setting has no selected stream to apply to.
+        """
+        selected = [name for name, stream in self.streams.items() if stream.selected]
+        check_selection(self.engage_settings, selected)
 
 
 def run() -> None:

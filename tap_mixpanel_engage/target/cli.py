@@ -20,7 +20,8 @@ from tap_mixpanel_engage.jsonfiles import read_json_object
 from tap_mixpanel_engage.sinks.contract import SinkConfigError
 from tap_mixpanel_engage.sinks.registry import installed_sinks
 from tap_mixpanel_engage.target.intake import Interrupted
-from tap_mixpanel_engage.target.loader import SETTINGS, load
+from tap_mixpanel_engage.target.loader import load
+from tap_mixpanel_engage.target.settings import SETTINGS
 
 PROG = "target-mixpanel-duckdb"
 

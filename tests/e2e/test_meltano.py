@@ -8,6 +8,7 @@ in this process; the tap and targets are the processes Meltano starts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -150,3 +151,38 @@ def test_meltano_run_into_pypi_target_duckdb_loses_the_first_row_of_each_batch(
     lost = {distinct_id_of(i, api.settings.seed) for i in (0, 1000, 2000)}
     assert len(ids) == 2497
     assert set(ids) == api.expected_ids() - lost
+
+
+def test_meltano_run_with_every_stream_selected_loads_every_table(
+    meltano_project: MeltanoProject, fake_api: Callable[..., FakeEngageAPI], tmp_path: Path
+) -> None:
+    """Every stream, selected through Meltano's ``__SELECT`` extra, lands in its own table."""
+    api = fake_api(profiles=1500, cohorts=3, cohort_ghosts=1)
+    groups = [{"data_group_id": g, "group_key": f"key{n}"}
+              for n, (g, _) in enumerate(api.settings.groups)]  # fmt: skip
+    streams = ["engage", "group_profiles", "cohorts", "cohort_members"]
+    env = meltano_project.env(
+        api,
+        tmp_path,
+        TAP_MIXPANEL_ENGAGE_PAGE_SIZE="400",
+        TAP_MIXPANEL_ENGAGE_GROUPS=json.dumps(groups),
+        TAP_MIXPANEL_ENGAGE__SELECT=json.dumps([f"{s}.*" for s in streams]),
+    )
+    db = tmp_path / "warehouse.duckdb"
+
+    meltano_project.run(env, tmp_path / "run.log", "tap-mixpanel-engage", "target-duckdb")
+
+    python = plugin_python(meltano_project.sys_dir, "loaders", "target-duckdb")
+
+    def keys(sql: str) -> set[Any]:
+        return {row[0] if len(row) == 1 else tuple(row) for row in query_db(python, db, sql)}
+
+    assert keys("SELECT distinct_id FROM mixpanel.engage") == api.expected_ids()
+    assert keys("SELECT data_group_id, distinct_id FROM mixpanel.group_profiles") == {
+        (g, d) for g, _ in api.settings.groups for d in api.expected_ids(data_group_id=g)
+    }
+    assert keys("SELECT id FROM mixpanel.cohorts") == set(api.cohort_ids())
+    members = keys("SELECT cohort_id, distinct_id FROM mixpanel.cohort_members")
+    assert members == api.expected_members()
+    state = stored_state(meltano_project.meltano, env)
+    assert set(state["bookmarks"]) == set(streams)

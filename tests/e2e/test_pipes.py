@@ -179,3 +179,25 @@ def test_every_property_value_survives_the_pipe_exactly(
                 kinds.add("empty string")
     # the sample covered the messy cases it claims to
     assert {"str", "int", "float", "bool", "list", "dict", "empty string"} <= kinds
+
+
+def test_pypi_target_duckdb_ignores_activate_version_so_deleted_profiles_stay(
+    tmp_path: Path, fake_api: Callable[..., FakeEngageAPI]
+) -> None:
+    """target-duckdb 0.8.0 logs ACTIVATE_VERSION and does nothing with it (nor with RECORD
+    ``version``): a full sync adds and updates rows there, never removes them."""
+    api = fake_api(profiles=2500)
+    db = tmp_path / "peer.duckdb"
+    config = target_config(db, batch_size_rows=1000)
+    _pipe(tmp_path, tap_config(api), target_executable(), config)
+    first_run = _tap_records(tmp_path)
+    lost = {first_run[i]["distinct_id"] for i in (0, 1000, 2000)}
+    gone = set(api.delete(10))
+
+    _pipe(tmp_path, tap_config(api), target_executable(), config)  # a full sync again
+
+    messages = [json.loads(line) for line in (tmp_path / "tap.jsonl").read_text().splitlines()]
+    assert [m["type"] for m in messages].count("ACTIVATE_VERSION") == 1
+    ids = {row[0] for row in query_peer_db(db, "SELECT distinct_id FROM mixpanel.engage")}
+    assert gone - lost <= ids  # deleted in Mixpanel, still in the peer's table
+    assert len(gone - lost) >= 8

@@ -93,6 +93,8 @@ def assert_rows_match_the_source(db: Database, schema: str, api: FakeEngageAPI, 
     assert len(loaded) == len(records)
     for record in records:
         row = loaded[record["distinct_id"]]
+        assert row.pop("_sdc_deleted_at") is None  # a full sync's rows, none marked deleted
+        assert isinstance(row.pop("_sdc_table_version"), int)
         assert row == {c: as_loaded(c, v) for c, v in record.items()}, record["distinct_id"]
 
 

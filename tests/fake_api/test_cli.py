@@ -76,3 +76,26 @@ def test_cli_rejects_bad_settings_without_a_traceback() -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: fault_kinds must be")
+
+
+def test_cli_serves_the_group_keys_and_cohorts_it_is_given() -> None:
+    proc, url = _start("--profiles", "300", "--group=-7=40", "--cohorts", "2")
+    try:
+        group = _page(url, data_group_id="-7").json()
+        assert group["total"] == 40
+        listed = requests.post(f"{url}/api/query/cohorts/list", params={"project_id": 1234},
+                               auth=AUTH, timeout=10).json()  # fmt: skip
+        assert len(listed) == 2
+    finally:
+        assert _stop(proc, signal.SIGTERM)[0] == 0
+
+
+def test_cli_rejects_a_malformed_group() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tap_mixpanel_engage.fake_api", "--group", "abc"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == "error: --group must be DATA_GROUP_ID=PROFILES\n"

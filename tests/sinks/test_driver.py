@@ -149,3 +149,32 @@ def test_a_sink_without_versions_keeps_its_rows_and_says_so_once(
     driver.close()
     assert caplog.text.count("does not apply ACTIVATE_VERSION") == 1
     assert [c[0] for c in sink.calls] == ["write", "commit", "write", "commit", "close"]
+
+
+def test_a_batch_whose_wait_is_interrupted_still_commits_and_reports_its_state() -> None:
+    """Ctrl-C while submit() waits for the previous commit: settle() still waits for that
+    commit, so its state reaches on_commit (the state file is never behind the data)."""
+    sink = Recording()
+    sink.gate = threading.Event()
+    states: list[Any] = []
+    driver = SinkDriver(sink, states.append, max_pending=1)
+    driver.submit([("s", rows(1))], "one")
+    waiting = driver._pending[0]
+
+    class InterruptedWait:
+        def done(self) -> bool:
+            return waiting.done()
+
+        def result(self) -> int:
+            raise KeyboardInterrupt  # as if Ctrl-C arrived while waiting
+
+    driver._pending[0] = InterruptedWait()  # type: ignore[assignment]  # a wait that is cut
+    with pytest.raises(KeyboardInterrupt):
+        driver.submit([("s", rows(2))], "two")
+    assert len(driver._pending) == 1  # the interrupted operation is still pending
+    driver._pending[0] = waiting
+    sink.gate.set()
+    driver.settle()
+    assert states == ["one"]
+    driver.close()
+    assert [c[0] for c in sink.calls] == ["write", "commit", "close"]

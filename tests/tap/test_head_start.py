@@ -51,8 +51,8 @@ def _catalog(root: dict[str, Any], **entry: Any) -> dict[str, Any]:
     return {"streams": [{"tap_stream_id": "engage", "metadata": metadata, **entry}]}
 
 
-def _root_metadata(catalog: dict[str, Any]) -> dict[str, Any]:
-    (entry,) = catalog["streams"]
+def _root_metadata(catalog: dict[str, Any], stream: str = "engage") -> dict[str, Any]:
+    (entry,) = (e for e in catalog["streams"] if e["tap_stream_id"] == stream)
     root: dict[str, Any] = next(m for m in entry["metadata"] if not m["breadcrumb"])["metadata"]
     return root
 

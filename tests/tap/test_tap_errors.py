@@ -66,9 +66,14 @@ def test_test_mode_closes_the_export_early_and_exits(fake_api: StartAPI, tmp_pat
     api = fake_api(profiles=20_000, latency=0.3, secret=SECRET)
     run = run_tap(tmp_path, tap_config(api), args=("--test",), timeout=60)
     assert run.returncode == 0, run.stderr
-    assert len(run.records) == 1
-    # page 0, then at most the window's worth of pages before the close cancelled the rest
-    assert sum(api.stats.pages_served.values()) <= 1 + 5 + 3
+    # --test selects every stream and stops each after one record (no groups are configured).
+    streams = [m["stream"] for m in run.messages if m["type"] == "RECORD"]
+    assert sorted(streams) == ["cohort_members", "cohorts", "engage"]
+    # No stream completed, so none asks the target to delete anything.
+    assert not [m for m in run.messages if m["type"] == "ACTIVATE_VERSION"]
+    # Two exports (engage, one cohort's members): page 0, then at most the window's worth of
+    # pages before the close cancelled the rest.
+    assert sum(api.stats.pages_served.values()) <= 2 * (1 + 5 + 3)
 
 
 def test_interrupt_stops_the_tap_promptly_without_a_traceback(

@@ -129,10 +129,17 @@ def test_metadata_columns_are_added_to_schema_and_records(tmp_path: Path) -> Non
     assert received <= batched <= datetime.datetime.now(UTC)
     types = rows(
         tmp_path,
-        "SELECT data_type FROM duckdb_columns() WHERE table_name = 'engage' "
-        "AND column_name LIKE '\\_sdc\\_%' ESCAPE '\\'",
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'engage' "
+        "AND column_name LIKE '\\_sdc\\_%' ESCAPE '\\' ORDER BY column_index",
     )
-    assert types == [("TIMESTAMP WITH TIME ZONE",)] * 3
+    # The three metadata columns, then the two every stream gets for table versions.
+    assert types == [
+        ("_sdc_extracted_at", "TIMESTAMP WITH TIME ZONE"),
+        ("_sdc_received_at", "TIMESTAMP WITH TIME ZONE"),
+        ("_sdc_batched_at", "TIMESTAMP WITH TIME ZONE"),
+        ("_sdc_table_version", "BIGINT"),
+        ("_sdc_deleted_at", "TIMESTAMP WITH TIME ZONE"),
+    ]
 
 
 def test_batch_message_loads_jsonl_and_gzip_files(tmp_path: Path) -> None:
@@ -154,13 +161,6 @@ def test_batch_message_loads_jsonl_and_gzip_files(tmp_path: Path) -> None:
         ("u2", "last@x"),
         ("u3", "u3@example.com"),
     ]
-
-
-def test_activate_version_is_accepted(tmp_path: Path) -> None:
-    activate = {"type": "ACTIVATE_VERSION", "stream": "engage", "version": 1}
-    done = run_target(tmp_path, [schema_message(), record_message(1), activate])
-    assert done.returncode == 0, done.stderr
-    assert rows(tmp_path, "SELECT count(*) FROM mixpanel.engage") == [(1,)]
 
 
 def test_later_schema_with_new_column_widens_the_table(tmp_path: Path) -> None:
@@ -185,6 +185,7 @@ def test_about_json_describes_target_and_sink_settings() -> None:
         "add_metadata_columns",
         "batch_size_rows",
         "batch_wait_limit_seconds",
+        "hard_delete",
     ]
     assert [s["name"] for s in about["sinks"]["duckdb"]["settings"]] == [
         "path",

@@ -5,6 +5,10 @@ and ``os.replace``-s it over the old one, so readers see either the previous com
 one, never a torn file. The rewrite copies unchanged lines as raw bytes (no JSON parsing) using an
 in-memory index of key -> line number; an updated row keeps its line, new keys are appended.
 Memory therefore grows with the number of keys and the staged batch, never with the file.
+
+``activate_version`` (the end of a full sync) is applied by the next commit's rewrite: lines of
+older versions are dropped, or get ``_sdc_deleted_at``; only then are lines parsed, and the index
+is rebuilt from the new file.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
@@ -44,11 +49,13 @@ class _Stream:
     """Keyed streams: key -> serialised row; a later record with the same key replaces it."""
     staged_unkeyed: list[str] = field(default_factory=list)
     """Streams without key properties: every record is a new row."""
+    activation: tuple[int, bool] | None = None
+    """A staged ``activate_version``: (version, hard_delete)."""
 
     @property
     def has_staged(self) -> bool:
         """True when a commit has something to write for this stream."""
-        return bool(self.staged or self.staged_unkeyed)
+        return bool(self.staged or self.staged_unkeyed or self.activation)
 
 
 class JsonlSink(sinks.DirectorySink):
@@ -87,6 +94,13 @@ class JsonlSink(sinks.DirectorySink):
         for record in records:
             _stage(state, record, _dumps(record))
 
+    def activate_version(self, stream: str, version: int, *, hard_delete: bool) -> None:
+        """Stage the end of rows older than ``version``; the next commit applies it."""
+        state = self._streams.get(stream)
+        if state is None:
+            raise RuntimeError(f"activate_version({stream!r}) before open_stream({stream!r})")
+        state.activation = (version, hard_delete)
+
     def commit(self) -> None:
         """Write every changed stream to a synced temp file, then move them all into place.
 
@@ -103,10 +117,14 @@ class JsonlSink(sinks.DirectorySink):
                 state, tmp, appended, line_count = pending[0]
                 os.replace(tmp, state.file)
                 pending.pop(0)
-                state.line_of.update(appended)
-                state.line_count = line_count
+                if state.activation is None:
+                    state.line_of.update(appended)
+                    state.line_count = line_count
+                else:  # lines were dropped: index the new file
+                    state.line_count, state.line_of = _index_file(state.file, state.key_properties)
                 state.staged.clear()
                 state.staged_unkeyed.clear()
+                state.activation = None
         finally:
             for _, tmp, _, _ in pending:
                 tmp.unlink(missing_ok=True)
@@ -177,7 +195,26 @@ def _write_merged(state: _Stream) -> tuple[Path, dict[Key, int], int]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if state.activation is not None:
+        tmp = _rewrite_activated(tmp, *state.activation)
     return tmp, appended, count
+
+
+def _rewrite_activated(merged: Path, version: int, hard_delete: bool) -> Path:
+    """A synced temp file holding ``merged`` with the activation applied; ``merged`` is removed."""
+    fd, name = tempfile.mkstemp(dir=merged.parent, prefix=f".{merged.name}.", suffix=".tmp")
+    activated = Path(name)
+    try:
+        with merged.open("rb") as lines, os.fdopen(fd, "wb") as out:
+            _activated(lines, out, version, hard_delete)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        activated.unlink(missing_ok=True)
+        raise
+    finally:
+        merged.unlink(missing_ok=True)
+    return activated
 
 
 def _copy_replacing(state: _Stream, replaced: dict[int, Key], out: IO[bytes]) -> None:
@@ -191,3 +228,17 @@ def _copy_replacing(state: _Stream, replaced: dict[int, Key], out: IO[bytes]) ->
                 out.write(state.staged[key].encode() + b"\n")
             else:
                 out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+
+
+def _activated(lines: IO[bytes], out: IO[bytes], version: int, hard_delete: bool) -> None:
+    """Copy JSON lines, dropping (or marking) those whose version is null or below ``version``."""
+    deleted_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    for raw in lines:
+        row = json.loads(raw)
+        row_version = row.get(sinks.VERSION_PROPERTY)
+        if type(row_version) is int and row_version >= version:
+            out.write(raw)
+        elif not hard_delete:
+            if row.get(sinks.DELETED_AT_PROPERTY) is None:
+                row[sinks.DELETED_AT_PROPERTY] = deleted_at
+            out.write(_dumps(row).encode() + b"\n")

@@ -6,10 +6,14 @@ directory, which is fsynced and ``os.replace``-d over the old one. Readers (pyar
 ``read_parquet``) therefore see the previous commit or the new one, never a torn file, and memory
 stays at about one row group plus the staged batch. Updated rows move to the end of the file.
 Column types follow :mod:`tap_mixpanel_engage_sink_parquet.columns`.
+
+``activate_version`` (the end of a full sync) is applied by the next commit's rewrite: rows of
+older versions are left out, or get ``_sdc_deleted_at``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
@@ -49,6 +53,8 @@ class _Stream:
     key_properties: tuple[str, ...]
     staged: dict[str, sinks.Record] = field(default_factory=dict)
     """Key (JSON text of the key values, or a counter for unkeyed streams) -> latest record."""
+    activation: tuple[int, bool] | None = None
+    """A staged ``activate_version``: (version, hard_delete)."""
 
 
 class ParquetSink(sinks.DirectorySink):
@@ -87,6 +93,13 @@ class ParquetSink(sinks.DirectorySink):
             raise RuntimeError(f"write_batch({stream!r}) before open_stream({stream!r})")
         _stage(state, records)
 
+    def activate_version(self, stream: str, version: int, *, hard_delete: bool) -> None:
+        """Stage the end of rows older than ``version``; the next commit applies it."""
+        state = self._streams.get(stream)
+        if state is None:
+            raise RuntimeError(f"activate_version({stream!r}) before open_stream({stream!r})")
+        state.activation = (version, hard_delete)
+
     def commit(self) -> None:
         """Write every changed stream to a synced temp file, then move them all into place.
 
@@ -97,13 +110,14 @@ class ParquetSink(sinks.DirectorySink):
         pending: list[tuple[_Stream, Path]] = []
         try:
             for state in self._streams.values():
-                if state.staged:
+                if state.staged or state.activation:
                     pending.append((state, _write_merged(state)))
             while pending:
                 state, tmp = pending[0]
                 os.replace(tmp, state.file)
                 pending.pop(0)
                 state.staged.clear()
+                state.activation = None
         finally:
             for _, tmp in pending:
                 tmp.unlink(missing_ok=True)
@@ -131,6 +145,7 @@ def _write_merged(state: _Stream) -> Path:
     old = pq.ParquetFile(state.file) if state.file.exists() else None
     schema = _merged_schema(state, old.schema_arrow if old is not None else None)
     new_rows = _staged_batch(state, schema)
+    keep = _Activation(state.activation) if state.activation else None
     fd, name = tempfile.mkstemp(dir=state.file.parent, prefix=f".{state.file.name}.", suffix=".tmp")
     tmp = Path(name)
     try:
@@ -140,8 +155,9 @@ def _write_merged(state: _Stream) -> Path:
                 if old is not None:
                     for batch in old.iter_batches(batch_size=ROW_GROUP_ROWS):
                         conformed = _conform(batch, schema, state.file.stem)
-                        buffer.add(_without_keys(conformed, new_rows, state.key_properties))
-                buffer.add(new_rows)
+                        kept = _without_keys(conformed, new_rows, state.key_properties)
+                        buffer.add(keep(kept) if keep else kept)
+                buffer.add(keep(new_rows) if keep else new_rows)
                 buffer.flush()
             out.flush()
             os.fsync(out.fileno())
@@ -215,6 +231,32 @@ def _without_keys(
     right = pa.table([storage(staged.column(k)) for k in keys], names=list(keys))
     kept = left.join(right, keys=list(keys), join_type="left anti").column(_ROW).combine_chunks()
     return batch.take(kept.take(pc.sort_indices(kept)))
+
+
+class _Activation:
+    """Applies a staged ``activate_version`` to each batch written (see the module docstring)."""
+
+    def __init__(self, activation: tuple[int, bool]) -> None:
+        self.version, self.hard_delete = activation
+        self.now = dt.datetime.now(dt.UTC)
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        names = batch.schema.names
+        if sinks.VERSION_PROPERTY not in names or sinks.DELETED_AT_PROPERTY not in names:
+            raise ValueError(
+                f"the schema needs {sinks.VERSION_PROPERTY} and {sinks.DELETED_AT_PROPERTY} "
+                "to apply ACTIVATE_VERSION"
+            )
+        versions = batch.column(sinks.VERSION_PROPERTY)
+        older = pc.or_kleene(pc.is_null(versions), pc.less(versions, self.version))
+        if self.hard_delete:
+            return batch.filter(pc.invert(older))
+        index = names.index(sinks.DELETED_AT_PROPERTY)
+        deleted = batch.column(index)
+        now = pa.scalar(self.now, type=deleted.type)
+        marked = pc.if_else(pc.and_(older, pc.is_null(deleted)), now, deleted)
+        columns = [marked if n == index else batch.column(n) for n in range(len(names))]
+        return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
 @dataclass
