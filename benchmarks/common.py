@@ -61,6 +61,7 @@ def fake_server(profiles: int, latency: float = 0.0, *extra: str) -> Iterator[Fa
             str(latency),
             "--ready-file",
             str(ready),
+            "--warm",
             *extra,
         ]
         with subprocess.Popen(command, stdout=subprocess.DEVNULL) as proc:

@@ -142,6 +142,8 @@ class Part:
     stream: str = STREAM
     max_seen: str | None = None
     export: Export | None = None
+    signpost: str | None = None
+    """When the run that began this part started (a resumed export's saved one): the cap."""
 
     def __post_init__(self) -> None:
         markers = self.state.get("progress_markers")
@@ -161,7 +163,9 @@ class Part:
                 raw_properties=ctx.raw_properties,
                 shape=self.shape,
                 budget=ctx.budget,
+                signpost=self.signpost or ctx.signpost,
             )
+            self.signpost = self.signpost or export.signpost
             ctx.stats.append(export.stats)
             pages = export.pages()
             try:
@@ -197,7 +201,7 @@ class Part:
         """Every query completed: promote the bookmark, forget the position."""
         self.state.pop(AS_OF_KEY, None)
         if self.incremental:
-            finish_bookmark(self.state, self.max_seen, self.context.signpost)
+            finish_bookmark(self.state, self.max_seen, self.signpost or self.context.signpost)
         else:
             self.state.pop(POSITION_KEY, None)
 

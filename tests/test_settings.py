@@ -115,3 +115,29 @@ def test_numbers_with_a_fraction_work_as_the_sdk_reads_them() -> None:
     assert (s.request_timeout, s.max_outage_wait) == (2.5, 0.5)
     with pytest.raises(SettingsError, match="`request_timeout` must be a positive number"):
         EngageSettings.from_config({**SERVICE, "request_timeout": Decimal("NaN")})
+
+
+def test_the_repr_of_the_settings_never_shows_a_secret() -> None:
+    service = EngageSettings.from_config({**SERVICE, "secret": "s3cr3t-value"})
+    legacy = EngageSettings.from_config({"api_secret": "legacy-s3cr3t"})
+    assert "s3cr3t-value" not in repr(service) and "svc-user" in repr(service)
+    assert "legacy-s3cr3t" not in repr(legacy)
+
+
+@pytest.mark.parametrize(
+    ("api_url", "warned"),
+    [
+        ("http://mixpanel.example.com", True),
+        ("http://10.0.0.7:8080", True),
+        ("http://127.0.0.1:8080", False),
+        ("http://[::1]:8080", False),
+        ("http://localhost:8080", False),
+        ("https://mixpanel.example.com", False),
+    ],
+)
+def test_plain_http_to_another_host_warns_that_credentials_travel_in_clear(
+    caplog: pytest.LogCaptureFixture, api_url: str, warned: bool
+) -> None:
+    EngageSettings.from_config({**SERVICE, "api_url": api_url})
+    assert ("credentials travel unencrypted" in caplog.text) is warned
+    assert "svc-secret" not in caplog.text

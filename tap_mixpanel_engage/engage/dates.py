@@ -11,14 +11,26 @@ from datetime import UTC, datetime
 
 from tap_mixpanel_engage.errors import SettingsError
 
+_fromisoformat = datetime.fromisoformat
 _NAIVE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?")
 
 
 def to_rfc3339_utc(value: object) -> str | None:
     """Return ``value`` as an RFC 3339 UTC string, or None when it is not a date-time string."""
+    if type(value) is str and len(value) == 19 and value[10] == "T" and value[4] == "-":
+        # Mixpanel's usual "2024-06-09T23:08:40": checked by the C parser, not the regex.
+        try:
+            _fromisoformat(value)
+        except ValueError:
+            return None
+        return value + "Z" if value[7] == "-" and value[13] == value[16] == ":" else None
     if not isinstance(value, str) or len(value) < 10:
         return None
     if len(value) <= 26 and _NAIVE.fullmatch(value):
+        try:
+            _fromisoformat(value)
+        except ValueError:
+            return None
         return value + "Z"
     try:
         parsed = datetime.fromisoformat(value)

@@ -147,9 +147,13 @@ class Page:
 
 
 def shape_page(content: bytes, number: int, *, raw_properties: bool = False) -> Page | None:
-    """Decode the body of page ``number`` and shape its results; None if it is not a page."""
+    """Decode the body of page ``number`` and shape its results; None if it is not a page.
+
+    Raw text goes out inside one Singer line, so a body with a line break anywhere (a
+    pretty-printed answer) is decoded instead: the records are the same, only slower.
+    """
     try:
-        if raw_properties:
+        if raw_properties and b"\n" not in content and b"\r" not in content:
             raw = _decode_raw(content)
             records = [shape_raw_profile(r) for r in raw.results]
             body: _Page[Any] = raw

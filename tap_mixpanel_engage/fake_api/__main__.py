@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cohort-ghosts", type=int, default=d.cohort_ghosts, help="members without a profile"
     )
+    p.add_argument(
+        "--warm", action="store_true", help="build every profile before listening (benchmarks)"
+    )
     p.add_argument("--ready-file", type=Path, default=None, help="write the URL here when ready")
     return p
 
@@ -117,7 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        api = FakeEngageAPI(settings, port=args.port).start()
+        api = FakeEngageAPI(settings, port=args.port)
+        if args.warm:
+            api.store.warm()
+        api.start()
     except OSError as exc:
         print(f"error: cannot listen on port {args.port}: {exc}", file=sys.stderr)
         return 1

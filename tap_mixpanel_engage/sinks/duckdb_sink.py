@@ -103,6 +103,8 @@ class DuckDBSink(Sink):
         # The default (16 MB of WAL) checkpoints every few batches of profiles; 64 MB halves the
         # checkpoints and measured 15% faster for 100k profiles, close included.
         self._con.execute("SET checkpoint_threshold = '64MB'")
+        # Rows of a batch need no order (keys are unique in it): measured 9% faster per batch.
+        self._con.execute("SET preserve_insertion_order = false")
         # DuckDB names the catalog after the file: qualify every name with it, or a file called
         # mixpanel.duckdb makes "mixpanel.engage" ambiguous (catalog or schema).
         row = self._con.execute("SELECT current_database()").fetchone()

@@ -106,7 +106,7 @@ class CohortMembersStream(ExportStream):
             super()._write_schema_message()
 
     @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+    def get_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
         """The members of the cohort in ``context``, in page order."""
         cohort_id = context_value(context, PARTITION_KEY)
         if not isinstance(cohort_id, int):

@@ -13,14 +13,10 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Sequence
 from datetime import datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
-from singer_sdk import Stream, Tap
-from singer_sdk.helpers._util import utc_now
+from singer_sdk import Tap
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib.encoding.simple import RecordMessage
 from typing_extensions import override
 
 from tap_mixpanel_engage.engage.client import Shaper
@@ -31,6 +27,7 @@ from tap_mixpanel_engage.engage.query import Query
 from tap_mixpanel_engage.engage.state import POSITION_KEY, Position, starting_value
 from tap_mixpanel_engage.engage.versions import begin_version, finish_version
 from tap_mixpanel_engage.settings import EngageSettings
+from tap_mixpanel_engage.tap.record_lines import RecordLines
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -61,7 +58,7 @@ class EngageHost(Protocol):
         """When the head start's export began (before its page 0 went out), if there is one."""
 
 
-class VersionedStream(Stream):
+class VersionedStream(RecordLines):
     """A stream whose full syncs stamp one table version and activate it once complete."""
 
     # Records are built JSON-ready (records.shape_page, entities): conformance would only cost.
@@ -97,36 +94,6 @@ class VersionedStream(Stream):
         self._write_activate_version_message(version)
         self.logger.info("full sync complete: ACTIVATE_VERSION %d sent", version)
 
-    @cached_property
-    def _deselected_columns(self) -> frozenset[str]:
-        return frozenset(
-            name for name in self.schema["properties"] if not self.mask[("properties", name)]
-        )
-
-    @override
-    def _generate_record_messages(
-        self, record: dict[str, Any]
-    ) -> Generator[RecordMessage, None, None]:
-        """RECORD messages without the SDK's recursive selection walk.
-
-        The SDK walks every nested value of every record to drop deselected sub-properties;
-        ``properties`` holds free-form profile data with no sub-schema, so only top-level
-        columns can be deselected. This override (checked against singer-sdk 0.54, pinned)
-        removes the walk, which took about half of the tap's time per record.
-        """
-        for name in self._deselected_columns:
-            record.pop(name, None)
-        extracted = utc_now()
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=extracted,
-                )
-
 
 class ExportStream(VersionedStream):
     """Records from one or more Engage exports, in page order, resumable from STATE."""
@@ -139,9 +106,7 @@ class ExportStream(VersionedStream):
     def raw_properties(self) -> bool:
         """True when RECORDs may carry ``properties`` as the API's JSON text: every stream map
         passes records through unchanged and nothing is flattened (both need the values)."""
-        return self.name == "engage" and all(
-            type(m) is SameRecordTransform and not m.flattening_enabled for m in self.stream_maps
-        )
+        return self.name == "engage" and self.plain_records
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> datetime | None:
@@ -173,8 +138,9 @@ class ExportStream(VersionedStream):
         *,
         what: str,
         shape: Shaper | None = None,
-    ) -> Generator[dict[str, Any], None, None]:
-        """Every record of ``queries`` in order, the position saved in ``state`` per page.
+    ) -> Generator[list[dict[str, Any]], None, None]:
+        """Every page of records of ``queries`` in order, the position saved in ``state`` after
+        each page.
 
         A saved position resumes the query it belongs to; the queries before it are done.
         """
@@ -194,18 +160,19 @@ class ExportStream(VersionedStream):
 
     def _export_pages(
         self, export: Export, state: dict[str, Any]
-    ) -> Generator[dict[str, Any], None, None]:
+    ) -> Generator[list[dict[str, Any]], None, None]:
         progress = export.progress
         pages = export.pages()
         try:
             for page in pages:
-                yield from page.records
+                yield page.records
                 # The SDK has written every record of this page: checkpoint the position.
                 progress.page_done(page.number, export.pages_total, len(page.records))
                 if export.position is not None:
                     state[POSITION_KEY] = export.position.to_dict()
                     self.state_manager.is_flushed = False
                     self._write_state_message()
+                page.records.clear()  # its memory goes back before the next page arrives
         finally:
             pages.close()
             flush = getattr(self._tap.message_writer, "flush", None)

@@ -61,7 +61,7 @@ class GroupProfilesStream(ExportStream):
         return partitions_full(parts, pending_version(self.stream_state))
 
     @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+    def get_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
         """The group profiles of the group in ``context``, in page order."""
         self._host.check_selection()
         settings = self._host.engage_settings

@@ -35,7 +35,7 @@ def _json_type_of(value: object) -> str:
     return type(value).__name__
 
 
-def _is_datetime(value: str) -> bool:
+def is_datetime(value: str) -> bool:
     try:
         datetime.datetime.fromisoformat(value)
     except ValueError:
@@ -87,7 +87,7 @@ class RecordChecker:
                 )
         for name in self._datetimes:
             value = record.get(name)
-            if type(value) is str and not _is_datetime(value):
+            if type(value) is str and not is_datetime(value):
                 raise RecordError(f"property {name!r}: {value!r} is not an RFC 3339 date-time")
         for key in self.key_properties:
             if record.get(key) is None:

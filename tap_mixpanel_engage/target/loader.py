@@ -29,6 +29,7 @@ from tap_mixpanel_engage.target.checks import RecordChecker, RecordError
 from tap_mixpanel_engage.target.intake import END, TIMEOUT, GracefulStop, Intake, Interrupted
 from tap_mixpanel_engage.target.reader import InputError, MessageDecoder, iter_batch_records
 from tap_mixpanel_engage.target.settings import METADATA_PROPERTIES, TargetSettings
+from tap_mixpanel_engage.target.typed import TypedRecord, TypedRecords
 from tap_mixpanel_engage.target.versions import activation, record_version
 
 QUIET_INPUT_SECONDS = 0.05
@@ -58,9 +59,13 @@ class Loader:
     Only this thread touches the stream buffers; only the driver's writer thread touches the sink.
     """
 
-    def __init__(self, settings: TargetSettings, driver: SinkDriver) -> None:
+    def __init__(
+        self, settings: TargetSettings, driver: SinkDriver, *, raw_json: bool = False
+    ) -> None:
         self.settings = settings
         self.driver = driver
+        self.typed = TypedRecords(raw_json=raw_json)
+        """RECORD lines of the usual shape, decoded and checked in one call (see its module)."""
         self.streams: dict[str, _Stream] = {}
         self.buffered = 0
         self.pending_state: Any = NO_STATE
@@ -83,9 +88,13 @@ class Loader:
             if chunk is TIMEOUT and self.buffered:
                 self.flush(f"records up to line {number} (the input paused)")
             if isinstance(chunk, list):
+                typed = self.typed.decode
                 for line in chunk:
                     number += 1
-                    if line.strip():
+                    record = typed(line)
+                    if record is not None:
+                        self._typed(number, record)
+                    elif line.strip():
                         self.handle(number, decoder.message(line, number))
             if self.buffered and self._wait(None) == 0:
                 self.flush(f"records up to line {number} (held for the wait limit)")
@@ -143,6 +152,16 @@ class Loader:
         else:
             raise InputError(f"line {line}: unknown message type {kind!r}")
 
+    def _typed(self, line: int, typed: TypedRecord) -> None:
+        """A RECORD that :class:`TypedRecords` decoded and checked: as :meth:`handle` does."""
+        stream, record, version, time_extracted = typed
+        if version is not None:
+            record[VERSION_PROPERTY] = version
+        if self.settings.add_metadata_columns:
+            record["_sdc_extracted_at"] = time_extracted
+            record["_sdc_received_at"] = _now()
+        self._buffer(self.streams[stream], record, f"line {line}")
+
     def _stream_for(self, line: int, message: Mapping[str, Any], kind: str) -> _Stream:
         name = message.get("stream")
         stream = self.streams.get(name) if isinstance(name, str) else None
@@ -155,6 +174,9 @@ class Loader:
             stream.checker.check(record)
         except RecordError as exc:
             raise InputError(f"{where}: stream {name!r}: {exc}") from None
+        self._buffer(stream, record, where)
+
+    def _buffer(self, stream: _Stream, record: Any, where: str) -> None:
         stream.buffer.append(record)
         if not self.buffered:
             self._oldest = time.monotonic()
@@ -181,6 +203,7 @@ class Loader:
             raise InputError(f"line {line}: {exc}") from None
         self.flush(f"records before line {line}")
         self.streams[name] = _Stream(schema, keys, checker)
+        self.typed.add(name, message["schema"], keys)
         self.driver.open_stream(name, schema, keys, f"line {line}: stream {name!r}")
 
     def flush(self, where: str, activations: tuple[Activation, ...] = ()) -> None:
@@ -235,7 +258,7 @@ def load(
     gc.disable()  # decoded records hold no cycles; collections would rescan every buffered one
     try:
         with GracefulStop() as stop:
-            Loader(settings, driver).run(lines, stop)
+            Loader(settings, driver, raw_json=sink.accepts_raw_json).run(lines, stop)
         driver.drain()
     except BaseException:
         driver.settle()  # batches read before the failure still commit

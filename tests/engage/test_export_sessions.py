@@ -204,3 +204,29 @@ def test_closing_early_leaves_no_worker_thread_behind() -> None:
         next(pages)
         pages.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("engage-page")]
+
+
+def test_without_a_total_an_expired_session_is_lined_up_and_paging_goes_on() -> None:
+    sessions: list[str] = []
+    calls: list[tuple[str, int]] = []
+
+    def answer(request: Any, context: Any) -> dict[str, Any]:
+        body = {k: v[0] for k, v in parse_qs(request.text).items()}
+        page = int(body["page"])
+        if page == 0:
+            sessions.append(f"s{len(sessions) + 1}")
+        session = body.get("session_id", sessions[-1])
+        calls.append((session, page))
+        if session == "s1" and page == 2:
+            context.status_code = 400
+            return {"error": "session_id s1 has expired"}
+        last = [{"$distinct_id": "u6", "$properties": {}}]
+        results = _ids(page) if page < 3 else last  # page 3 is short: the end
+        return {"page": page, "page_size": PAGE_SIZE, "session_id": session, "results": results}
+
+    export = _export()
+    ids = _exported_ids(export, answer)
+    assert ids == ["u0", "u1", "u2", "u3", "u4", "u5", "u6"]
+    # s1 dies at page 2; s2's page 0 does not hold u3, its page 1 does, at its end: go on at 2
+    assert calls == [("s1", 0), ("s1", 1), ("s1", 2), ("s2", 0), ("s2", 1), ("s2", 2), ("s2", 3)]
+    assert export.stats.session_restarts == 1

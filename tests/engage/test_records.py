@@ -75,3 +75,14 @@ def test_odd_results_are_shaped_without_coercion() -> None:
 def test_a_body_that_is_not_a_page_is_refused_in_both_modes(body: bytes) -> None:
     assert shape_page(body, 0) is None
     assert shape_page(body, 0, raw_properties=True) is None
+
+
+def test_a_body_with_line_breaks_is_decoded_even_in_raw_mode() -> None:
+    results = [json.loads(profile_json(i, seed=3)) for i in range(5)]
+    pretty = json.dumps({"page": 0, "page_size": 1000, "session_id": "s", "results": results},
+                        indent=2).encode()  # fmt: skip
+    compact = _body([profile_json(i, seed=3) for i in range(5)])
+    raw_page, decoded = shape_page(pretty, 0, raw_properties=True), shape_page(compact, 0)
+    assert raw_page is not None and decoded is not None
+    assert all(isinstance(r["properties"], dict) for r in raw_page.records)  # no Raw with \n
+    assert raw_page.records == decoded.records

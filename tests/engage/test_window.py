@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
 
-from tap_mixpanel_engage.engage.window import OrderedWindow
+from tap_mixpanel_engage.engage.window import OrderedWindow, _wait_for
 
 
 def _engage_threads() -> list[threading.Thread]:
@@ -139,3 +141,55 @@ def test_idle_callback_runs_on_the_consumer_while_a_page_is_slow() -> None:
 def test_rejects_nonsense_bounds() -> None:
     with pytest.raises(ValueError, match="max_workers"):
         list(OrderedWindow(lambda p: p, range(3), max_workers=0))
+
+
+class _FinishesAsTheWaitTimesOut(Future[str]):
+    """A page whose answer lands just as the heartbeat's wait times out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def result(self, timeout: float | None = None) -> str:
+        self.waits += 1
+        if self.waits == 1:
+            self.set_result("page")  # done now, but this wait still reports a timeout
+            raise FutureTimeout
+        return super().result(timeout)
+
+
+def test_a_page_that_finishes_as_the_heartbeat_times_out_is_not_a_failure() -> None:
+    beats: list[int] = []
+    future = _FinishesAsTheWaitTimesOut()
+    assert _wait_for(future, lambda: beats.append(1), 5.0) == "page"
+    assert beats == []  # it was done: no heartbeat, no error
+
+
+def test_a_page_that_raises_a_timeout_of_its_own_still_fails() -> None:
+    future: Future[str] = Future()
+    future.set_exception(TimeoutError("read timed out"))
+    with pytest.raises(TimeoutError, match="read timed out"):
+        _wait_for(future, lambda: None, 0.01)
+
+
+def test_the_window_holds_no_more_bytes_than_allowed_but_always_one_page() -> None:
+    gate = threading.Event()
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def fetch(page: int) -> bytes:
+        with lock:
+            started.append(page)
+        gate.wait(10)
+        return b"x" * 100
+
+    window = OrderedWindow(fetch, range(20), max_workers=5, weigh=len, max_bytes=250, estimate=100)
+    with window:
+        time.sleep(0.05)
+        assert len(started) <= 2  # 2 x 100 bytes fit in 250 with one more expected
+        gate.set()
+        assert [page for page, _ in window] == list(range(20))
+
+    tiny = OrderedWindow(lambda p: b"x" * 1000, range(3), max_workers=5, weigh=len, max_bytes=1)
+    with tiny:
+        assert [page for page, _ in tiny] == [0, 1, 2]  # one page at a time, never none
