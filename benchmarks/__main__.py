@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import bench_pipe, bench_postgres, bench_tap
+from benchmarks import bench_pages, bench_pipe, bench_postgres, bench_tap
 from benchmarks.bench_tap import Row
 
 RESULTS = Path(__file__).with_name("results")
@@ -42,6 +42,10 @@ def main() -> None:
 
     section("parallel speedup", bench_tap.speedup(pages=20, latency=0.2 if quick else 1.0))
     section("tap throughput", bench_tap.throughput(20_000 if quick else 100_000))
+    section("emission", bench_pages.emission((20_000,) if quick else (100_000, 200_000)))
+    section("big pages", bench_pages.big_pages(40_000 if quick else 200_000))
+    section("default page size", bench_pages.default_page_size())
+    section("long exports (simulated)", bench_pages.long_exports())
     section("tap memory", bench_tap.memory((10_000, 40_000) if quick else (50_000, 200_000)))
     sizes = (1_000, 2_000) if quick else (2_000, 5_000, 10_000, 20_000)
     points = bench_tap.peer_curve(sizes, latency=0.3)

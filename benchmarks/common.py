@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,12 @@ class FakeServer:
     secret: str = "svc-secret"
     api_secret: str = "legacy-secret"
     project_id: int = 1234
+
+    def stats(self) -> dict[str, Any]:
+        """The fake's counters (queries answered, pages served...)."""
+        with urllib.request.urlopen(f"{self.url}/_fake/stats", timeout=10) as answer:
+            stats: dict[str, Any] = json.loads(answer.read())
+        return stats
 
     def tap_config(self, **overrides: Any) -> dict[str, Any]:
         """Service-account settings for the tap."""

@@ -18,7 +18,7 @@ from typing import Any
 from tap_mixpanel_engage.engage.entities import DEFAULT_STREAMS
 from tap_mixpanel_engage.engage.plan import check_selection
 from tap_mixpanel_engage.engage.progress import PageProgress
-from tap_mixpanel_engage.engage.records import STREAM
+from tap_mixpanel_engage.engage.records import CHUNK_RECORDS, STREAM, chunks
 from tap_mixpanel_engage.errors import SettingsError
 from tap_mixpanel_engage.runs import RunContext, StreamRun, stream_names
 from tap_mixpanel_engage.settings import EngageSettings
@@ -27,7 +27,7 @@ from tap_mixpanel_engage.sinks.contract import (
     SinkConfigError,
     with_version_properties,
 )
-from tap_mixpanel_engage.sinks.driver import Activation, SinkDriver, SinkError
+from tap_mixpanel_engage.sinks.driver import NO_STATE, Activation, SinkDriver, SinkError
 
 DEFAULT_BATCH_ROWS = 10_000
 
@@ -232,10 +232,18 @@ def _sync_stream(
     pages = run.pages(on_page)
     try:
         for records in pages:
-            if run.version is not None:
-                for record in records:
-                    record[VERSION_PROPERTY] = run.version
-            batch.extend(records)
+            left = len(records)
+            for chunk in chunks(records, CHUNK_RECORDS):  # a big page is never whole in memory
+                left -= len(chunk)
+                run.see(chunk)
+                if run.version is not None:
+                    for record in chunk:
+                        record[VERSION_PROPERTY] = run.version
+                batch.extend(chunk)
+                if left and len(batch) >= batch_size_rows:
+                    # Mid-page: the records commit, the state waits for the page's end.
+                    driver.submit([(run.name, batch)], NO_STATE)
+                    batch = []
             if len(batch) >= batch_size_rows:
                 run.checkpoint()
                 driver.submit([(run.name, batch)], copy.deepcopy(state))

@@ -151,8 +151,10 @@ class Part:
             value = markers.get("replication_key_value")
             self.max_seen = value if isinstance(value, str) else None
 
-    def pages(self, on_page: OnPage | None) -> Generator[list[dict[str, Any]], None, None]:
-        """Each page's records, in order; ``on_page`` runs here, on the caller's thread."""
+    def pages(self, on_page: OnPage | None) -> Generator[Sequence[dict[str, Any]], None, None]:
+        """Each page's records, in order (shaped when read: see
+        :class:`~tap_mixpanel_engage.engage.records.Records`); ``on_page`` runs here, on the
+        caller's thread. The caller passes what it reads to :meth:`see`."""
         saved = Position.from_dict(self.state.get(POSITION_KEY))
         ctx = self.context
         for n, query in enumerate(self.queries[resume_index(self.queries, self.state) or 0 :]):
@@ -170,8 +172,6 @@ class Part:
             pages = export.pages()
             try:
                 for page in pages:
-                    if self.incremental:
-                        self._see(page.records)
                     ctx.pages += 1
                     progress = export.progress.page_done(
                         page.number, export.pages_total, len(page.records)
@@ -182,7 +182,10 @@ class Part:
             finally:
                 pages.close()
 
-    def _see(self, records: list[dict[str, Any]]) -> None:
+    def see(self, records: Sequence[dict[str, Any]]) -> None:
+        """Records handed out: the newest ``last_seen`` among them goes into the progress."""
+        if not self.incremental:
+            return
         newest = max((s for r in records if (s := r[REPLICATION_KEY]) is not None), default=None)
         if newest is not None and (self.max_seen is None or newest > self.max_seen):
             self.max_seen = newest
@@ -251,8 +254,8 @@ class StreamRun:
             query = member_query(settings, cohort_id)
             yield Part(self.context, state, [query], False, member_shaper(cohort_id), self.name)
 
-    def pages(self, on_page: OnPage | None) -> Generator[list[dict[str, Any]], None, None]:
-        """Every record of the stream, a page at a time."""
+    def pages(self, on_page: OnPage | None) -> Generator[Sequence[dict[str, Any]], None, None]:
+        """Every record of the stream, a page at a time (pass what is read to :meth:`see`)."""
         if self.name == COHORTS_STREAM:
             self.context.pages += 1
             yield copy.deepcopy(self.context.cohorts())
@@ -266,6 +269,11 @@ class StreamRun:
             if partitioned:
                 mark_partition_done(part.state, self.version)
         self.current = None
+
+    def see(self, records: Sequence[dict[str, Any]]) -> None:
+        """Records of the current page handed out (for the progress of an incremental part)."""
+        if self.current is not None:
+            self.current.see(records)
 
     def checkpoint(self) -> None:
         """Save the position of the export under way into the state."""

@@ -60,4 +60,4 @@ def fetch_cohorts(
     finally:
         client.close()
     logger.info("cohorts list: %d cohorts", len(page.records))
-    return CohortList(page.records, stats)
+    return CohortList(list(page.records), stats)

@@ -16,7 +16,13 @@ import msgspec
 
 from tap_mixpanel_engage.engage.client import Shaper
 from tap_mixpanel_engage.engage.dates import to_rfc3339_utc
-from tap_mixpanel_engage.engage.records import STREAM, Page, engage_schema, shape_page
+from tap_mixpanel_engage.engage.records import (
+    STREAM,
+    Page,
+    Records,
+    engage_schema,
+    shape_page,
+)
 from tap_mixpanel_engage.errors import LOGGER_NAME
 
 GROUPS_STREAM = "group_profiles"
@@ -88,11 +94,8 @@ def group_shaper(data_group_id: str, group_key: str, *, raw_properties: bool = F
         page = shape_page(content, number, raw_properties=raw_properties)
         if page is None:
             return None
-        records = [
-            {"data_group_id": data_group_id, "group_key": group_key, **record}
-            for record in page.records
-        ]
-        return replace(page, records=records)
+        named = {"data_group_id": data_group_id, "group_key": group_key}
+        return replace(page, records=Records.wrap(page.records).map(lambda r: {**named, **r}))
 
     return shape
 
@@ -105,10 +108,13 @@ def member_shaper(cohort_id: int) -> Shaper:
         page = shape_page(content, number, raw_properties=True)
         if page is None:
             return None
-        records = [
-            {"cohort_id": cohort_id, "distinct_id": r["distinct_id"], "last_seen": r["last_seen"]}
-            for r in page.records
-        ]
+        records = Records.wrap(page.records).map(
+            lambda r: {
+                "cohort_id": cohort_id,
+                "distinct_id": r["distinct_id"],
+                "last_seen": r["last_seen"],
+            }
+        )
         return replace(page, records=records)
 
     return shape

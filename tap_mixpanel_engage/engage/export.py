@@ -17,11 +17,17 @@ from dataclasses import replace
 from tap_mixpanel_engage.engage.client import EngageClient, RetryPolicy, Shaper
 from tap_mixpanel_engage.engage.clock import REAL_CLOCK, Clock
 from tap_mixpanel_engage.engage.pacing import DEFAULT_HOURLY_BUDGET, HourlyBudget, PacingPolicy
-from tap_mixpanel_engage.engage.page_size import ShortPageGuard, budget_warning, settle
+from tap_mixpanel_engage.engage.page_size import (
+    ShortPageGuard,
+    budget_warning,
+    first_page,
+    paged_by,
+)
 from tap_mixpanel_engage.engage.progress import ExportStats, ProgressLog
 from tap_mixpanel_engage.engage.query import Query
 from tap_mixpanel_engage.engage.realign import Emitted, line_up
 from tap_mixpanel_engage.engage.records import Page
+from tap_mixpanel_engage.engage.sequential import page_on
 from tap_mixpanel_engage.engage.session_window import session_window
 from tap_mixpanel_engage.engage.state import Position, utc_now
 from tap_mixpanel_engage.engage.window import OrderedWindow, in_background
@@ -93,6 +99,8 @@ class Export:
         """The page size asked for: the setting, or the one the export chose."""
         self._first_page: Future[Page] | None = None
         self._emitted = Emitted(-1, None, -1, None)
+        self._page_bytes = 0
+        """The largest page body seen: what a page in flight is expected to weigh."""
         self._next = 0
         self._short_pages = ShortPageGuard()
         self._session_id: str | None = None
@@ -102,13 +110,14 @@ class Export:
         return (settings, query, raw_properties) == (self.settings, self.query, self.raw_properties)
 
     def prefetch_first_page(self) -> None:
-        """Ask for page 0 now, on a thread of its own; :meth:`pages` starts from its answer.
+        """Ask for page 0 now (and again at a larger page size if the export chooses one), on a
+        thread of its own; :meth:`pages` starts from its answer.
 
         Used by the tap's entry point to overlap page 0 with loading the Singer SDK.
         """
         if self.resume is not None or self._first_page is not None:
             raise RuntimeError("page 0 can be prefetched once, and not when resuming")
-        self._first_page = in_background(lambda: self._fetch_here(None, 0), "engage-page-0")
+        self._first_page = in_background(self._settled_first_page, "engage-page-0")
 
     def close(self) -> None:
         """Cancel outstanding requests (aborting those in flight) and close the HTTP sessions."""
@@ -142,13 +151,21 @@ class Export:
         while step is not None:
             next_page, head = step
             if self.position is None:  # no total: the documented stop rule
-                step = yield from self._sequential(next_page, head)
+                step = yield from page_on(
+                    next_page,
+                    head,
+                    fetch=lambda n: self._fetch_here(self._session_id, n),
+                    recover=self._recover,
+                    handout=self._handout,
+                    page_size=lambda page: self.page_size or page.page_size or 0,
+                    has_total=lambda: self.position is not None,
+                )
                 continue
             if head is None and next_page >= self.position.pages:
                 return
             # The window starts before ``head`` is handed out: while the consumer works through
             # it, the next pages are already in flight.
-            window = self._start_window(self.position.session_id, next_page + (head is not None))
+            window = self._start_window(self.position.session_id, next_page, head)
             try:
                 with window:
                     if head is not None:
@@ -216,31 +233,38 @@ class Export:
             self.position = replace(self.position, page=number)
         self._next = number + 1
 
+    def _settled_first_page(self, *, reopen: bool = False) -> Page:
+        """Page 0 at the page size the export settles on (a new session after expiry keeps it)."""
+        if reopen:
+            return self._fetch_here(None, 0)
+
+        def page_0(size: int | None) -> Page:
+            return self.client.fetch(self.query.body(0, None, size), 0)
+
+        first, self.page_size = first_page(page_0, self.page_size, self.settings.max_workers)
+        return first
+
     def _open_session(self, *, reopen: bool = False) -> Page:
         """Page 0 of a new session, at the page size the export settles on."""
         prefetched, self._first_page = self._first_page, None
-        first = prefetched.result() if prefetched is not None else self._fetch_here(None, 0)
-        if first.total is not None and first.session_id and first.page_size and not reopen:
-
-            def reopen_with(size: int) -> Page:
-                self.page_size = size
-                return self._fetch_here(None, 0)
-
-            workers = self.settings.max_workers
-            first, self.page_size = settle(first, self.page_size, workers, reopen_with)
+        first = (
+            prefetched.result()
+            if prefetched is not None
+            else self._settled_first_page(reopen=reopen)
+        )
         self._session_id = first.session_id
         if first.total is None or not first.session_id or not first.page_size:
             self.position = self.pages_total = None
             if not reopen:
                 logger.warning("page 0 carried no total; paging sequentially until a short page")
             return first
-        self.page_size = self.page_size or first.page_size
+        self.page_size = paged_by(self.page_size, first.page_size)
+        self._page_bytes = max(self._page_bytes, first.nbytes)
         pages = max(1, math.ceil(first.total / first.page_size))
         self.position = Position(
-            self.query.fingerprint, first.session_id, -1, pages, first.page_size, first.total
-        )
-        self.position = replace(
-            self.position, last_id=self._emitted.last_id, signpost=self.signpost
+            *(self.query.fingerprint, first.session_id, -1, pages, first.page_size, first.total),
+            last_id=self._emitted.last_id,
+            signpost=self.signpost,
         )
         self.pages_total = pages
         warning = budget_warning(pages, first.total, self.settings.max_requests_per_hour)
@@ -248,16 +272,20 @@ class Export:
             logger.warning("%s", warning)
         return first
 
-    def _start_window(self, session_id: str, start: int) -> OrderedWindow[Page]:
-        """Start fetching pages ``start``.. of the session (up to the window's bound)."""
+    def _start_window(self, session_id: str, start: int, head: Page | None) -> OrderedWindow[Page]:
+        """Fetch the session's pages from ``start`` (after ``head``, handed out first if any)."""
         assert self.position is not None
+        holding = head.nbytes if head is not None else 0
+        self._page_bytes = max(self._page_bytes, holding)
         return session_window(
             self.client,
             lambda page: self.query.body(page, session_id, self.page_size),
-            range(start, self.position.pages),
+            range(start + (head is not None), self.position.pages),
             exporting=self.cancelled,
             on_idle=lambda: self.progress.heartbeat(self.pages_total),
             max_bytes=self.window_bytes,
+            holding=holding,
+            estimate=self._page_bytes,
         )
 
     def _handout(self, page: Page) -> Page:
@@ -269,28 +297,3 @@ class Export:
         if self.position is not None:
             self.position = replace(self.position, last_id=self._emitted.last_id)
         return page
-
-    def _sequential(
-        self, number: int, head: Page | None
-    ) -> Generator[Page, None, tuple[int, Page | None] | None]:
-        """The documented stop rule for a session without ``total``: go on while pages are full.
-
-        Returns where to go on when a new session (after expiry) has a total, else None.
-        """
-        restarts = 0
-        page = head
-        while True:
-            if page is None:
-                try:
-                    page = self._fetch_here(self._session_id, number)
-                except SessionExpired as exc:
-                    restarts += 1
-                    number, page = self._recover(exc, restarts)
-                    if self.position is not None:
-                        return number, page
-                    continue
-            yield self._handout(page)
-            size = self.page_size or page.page_size or 0
-            if not (size and len(page.records) >= size and page.session_id):
-                return None
-            number, page = page.number + 1, None

@@ -4,8 +4,8 @@ The hourly budget makes the number of queries the real cost of an export. Page 0
 default size (1000) and tells ``total``. An export that fits in two waves of the window stays as it
 is; a bigger one is asked again with pages of ``total / max_workers`` profiles, at least the
 default and at most :data:`AUTO_MAX_PAGE_SIZE`: one extra query, then as many pages as the window
-fetches at once (small exports) or few large ones (200,000 profiles take 8 pages plus the two
-page 0s instead of 200 pages). A user's ``page_size`` always wins.
+fetches at once (small exports) or few large ones (200,000 profiles take 9 queries, the first
+page 0 and 8 pages of 25,000, instead of 200). A user's ``page_size`` always wins.
 """
 
 from __future__ import annotations
@@ -47,6 +47,29 @@ def hour_sized_page(total: int, per_hour: int) -> int:
     """
     queries = max(per_hour - 2, 1)
     return math.ceil(math.ceil(total / queries) / 1000) * 1000
+
+
+def first_page(
+    fetch: Callable[[int | None], Page], chosen: int | None, max_workers: int
+) -> tuple[Page, int | None]:
+    """Page 0 of a new session and the page size to ask for from now on (see :func:`settle`).
+
+    ``fetch(size)`` opens a session asking for pages of ``size`` (None: the API's default).
+    """
+    first = fetch(chosen)
+    if first.total is None or not first.session_id or not first.page_size:
+        return first, chosen  # no total: the export pages sequentially at this size
+    return settle(first, chosen, max_workers, fetch)
+
+
+def paged_by(asked: int | None, reported: int) -> int:
+    """The page size a session pages by: the one its page 0 reports, whatever was asked."""
+    if asked and reported != asked:
+        logger.warning(
+            "asked for %d profiles per page, the API pages by %d: going on with %d",
+            *(asked, reported, reported),
+        )
+    return reported
 
 
 def settle(
@@ -123,7 +146,8 @@ class ShortPageGuard:
     profile follows it; else the API caps pages silently and profiles in between are lost."""
 
     def __init__(self) -> None:
-        self._short: Page | None = None
+        self._short: tuple[int, int] | None = None
+        """The short page's number and how many profiles it had (its records go once read)."""
 
     def check(self, page: Page, page_size: int | None, pages: int | None) -> None:
         """Note ``page``; raise when profiles follow a short page.
@@ -133,12 +157,13 @@ class ShortPageGuard:
         """
         short = self._short
         if short is not None and page.records:
+            number, count = short
             raise APIError(
-                f"page {short.number} came back with {len(short.records)} profiles, fewer than "
+                f"page {number} came back with {count} profiles, fewer than "
                 f"the page size {page_size}, but page {page.number} is not empty: the API seems "
                 "to cap pages silently, and profiles in between would be lost; set `page_size` "
-                f"to {len(short.records)} or lower",
-                page=short.number,
+                f"to {count} or lower",
+                page=number,
             )
         if page_size and page.number < (pages or 0) - 1 and len(page.records) < page_size:
-            self._short = page
+            self._short = (page.number, len(page.records))

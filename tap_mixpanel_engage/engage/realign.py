@@ -13,7 +13,7 @@ the new session. Each look costs one query, and two at most are tried.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tap_mixpanel_engage.engage.records import Page
@@ -58,7 +58,7 @@ def candidate_pages(emitted: Emitted, new_total: int | None, page_size: int) -> 
     return list(dict.fromkeys(pages))
 
 
-def offset_of(distinct_id: str, records: list[dict[str, object]]) -> int | None:
+def offset_of(distinct_id: str, records: Sequence[Mapping[str, object]]) -> int | None:
     """Where ``distinct_id`` is in a page's records, or None."""
     for offset, record in enumerate(records):
         if record.get("distinct_id") == distinct_id:

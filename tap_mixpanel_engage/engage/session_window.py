@@ -20,6 +20,8 @@ def session_window(
     exporting: threading.Event,
     on_idle: Callable[[], None],
     max_bytes: int,
+    holding: int = 0,
+    estimate: int = 0,
 ) -> OrderedWindow[Page]:
     """Start fetching ``pages`` of one session; they come out in order.
 
@@ -27,6 +29,8 @@ def session_window(
     not cancel the export, which goes on with a new session (``exporting`` is the export's).
     Once one page finds the session expired, no other page of the window is sent: those still
     waiting for a slot end with the same expiry, so a dead session costs one query.
+    ``holding``: bytes of a page the caller still works on; ``estimate``: what a page weighs
+    before it is answered (page 0's body, say), so the first pages in flight count too.
     """
     window_closed = threading.Event()
     expired: list[SessionExpired] = []
@@ -54,4 +58,6 @@ def session_window(
         on_cancel=client.abort,
         weigh=lambda page: page.nbytes,
         max_bytes=max_bytes,
+        estimate=estimate,
+        holding=holding,
     )

@@ -52,6 +52,8 @@ class OrderedWindow(Generic[T]):
         weigh: the bytes a result holds; with ``max_bytes``, bounds what the window holds.
         max_bytes: the bytes the window may hold; at least one page is always fetched.
         estimate: what a page not yet answered is assumed to weigh at first.
+        holding: bytes the caller holds while the first pages are fetched (a page it got
+            before the window started), counted as the page being consumed.
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class OrderedWindow(Generic[T]):
         weigh: Callable[[T], int] | None = None,
         max_bytes: int | None = None,
         estimate: int = 0,
+        holding: int = 0,
     ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
@@ -87,7 +90,7 @@ class OrderedWindow(Generic[T]):
         self._more = True
         self._pending: deque[tuple[int, Future[T]]] = deque()
         self._executor = ThreadPoolExecutor(max_workers, thread_name_prefix=thread_name_prefix)
-        self._refill(0)
+        self._refill(holding)
 
     def __iter__(self) -> Generator[tuple[int, T], None, None]:
         try:

@@ -9,7 +9,7 @@ finished before a kill is not fetched again when the run resumes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
@@ -106,7 +106,7 @@ class CohortMembersStream(ExportStream):
             super()._write_schema_message()
 
     @override
-    def get_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
+    def get_pages(self, context: Context | None) -> Iterable[Sequence[dict[str, Any]]]:
         """The members of the cohort in ``context``, in page order."""
         cohort_id = context_value(context, PARTITION_KEY)
         if not isinstance(cohort_id, int):

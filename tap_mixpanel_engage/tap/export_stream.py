@@ -138,7 +138,7 @@ class ExportStream(VersionedStream):
         *,
         what: str,
         shape: Shaper | None = None,
-    ) -> Generator[list[dict[str, Any]], None, None]:
+    ) -> Generator[Sequence[dict[str, Any]], None, None]:
         """Every page of records of ``queries`` in order, the position saved in ``state`` after
         each page.
 
@@ -160,7 +160,7 @@ class ExportStream(VersionedStream):
 
     def _export_pages(
         self, export: Export, state: dict[str, Any]
-    ) -> Generator[list[dict[str, Any]], None, None]:
+    ) -> Generator[Sequence[dict[str, Any]], None, None]:
         progress = export.progress
         pages = export.pages()
         try:
@@ -172,7 +172,7 @@ class ExportStream(VersionedStream):
                     state[POSITION_KEY] = export.position.to_dict()
                     self.state_manager.is_flushed = False
                     self._write_state_message()
-                page.records.clear()  # its memory goes back before the next page arrives
+                page.release()  # its memory goes back before the next page arrives
         finally:
             pages.close()
             flush = getattr(self._tap.message_writer, "flush", None)

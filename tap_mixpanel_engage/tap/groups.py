@@ -8,7 +8,7 @@ removed, once the last group is complete.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
@@ -61,7 +61,7 @@ class GroupProfilesStream(ExportStream):
         return partitions_full(parts, pending_version(self.stream_state))
 
     @override
-    def get_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
+    def get_pages(self, context: Context | None) -> Iterable[Sequence[dict[str, Any]]]:
         """The group profiles of the group in ``context``, in page order."""
         self._host.check_selection()
         settings = self._host.engage_settings

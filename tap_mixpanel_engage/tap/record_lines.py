@@ -9,7 +9,7 @@ counter and the bookmark move once per page.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib.encoding.simple import RecordMessage
 from typing_extensions import override
 
+from tap_mixpanel_engage.engage.records import CHUNK_RECORDS, chunks
 from tap_mixpanel_engage.tap.message_writer import BufferedMsgSpecWriter
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ class RecordLines(Stream):
             type(m) is SameRecordTransform and not m.flattening_enabled for m in self.stream_maps
         )
 
-    def get_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
+    def get_pages(self, context: Context | None) -> Iterable[Sequence[dict[str, Any]]]:
         """The records of ``context``, page by page (streams that export pages define it)."""
         raise NotImplementedError
 
@@ -81,12 +82,13 @@ class RecordLines(Stream):
                 partition = self._get_state_partition_context(current)
                 self._write_starting_replication_value(current)
                 for page in self.get_pages(current):
-                    for key, value in (partition or {}).items():
-                        for record in page:
-                            record.setdefault(key, value)
-                    self._write_page(writer, page)
-                    self._page_bookmark(page, current)
-                    record_counter.increment(len(page))
+                    for chunk in chunks(page, CHUNK_RECORDS):  # shaped here, a chunk at a time
+                        for key, value in (partition or {}).items():
+                            for record in chunk:
+                                record.setdefault(key, value)
+                        self._write_page(writer, chunk)
+                        self._page_bookmark(chunk, current)
+                        record_counter.increment(len(chunk))
                     yield {}
                 if current == partition:
                     self._finalize_state(self.get_context_state(current))

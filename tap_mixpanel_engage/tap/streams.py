@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,7 @@ class EngageStream(ExportStream):
         return super().get_replication_key_signpost(context)
 
     @override
-    def get_pages(self, context: Context | None) -> Iterable[list[dict[str, Any]]]:
+    def get_pages(self, context: Context | None) -> Iterable[Sequence[dict[str, Any]]]:
         """Fetch every page through the export engine and yield shaped records in page order."""
         self._host.check_selection()
         settings = self._host.engage_settings

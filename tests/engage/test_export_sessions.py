@@ -100,10 +100,17 @@ def _position_after_page_0(api: ScriptedAPI) -> Position:
 
 
 def _exported_ids(export: Export, answer: Callable[..., dict[str, Any]]) -> list[str]:
-    """The id of every record ``export`` hands out, with ``answer`` serving the API."""
+    """The id of every record ``export`` hands out, with ``answer`` serving the API.
+
+    Each page is released once read, as the tap does: the engine must not need it afterwards.
+    """
+    ids: list[str] = []
     with requests_mock.Mocker() as m:
         m.post(URL, json=answer)
-        return [r["distinct_id"] for page in export.pages() for r in page.records]
+        for page in export.pages():
+            ids.extend(r["distinct_id"] for r in page.records)
+            page.release()
+    return ids
 
 
 def test_a_new_session_that_expires_during_the_alignment_check_is_replaced_again() -> None:

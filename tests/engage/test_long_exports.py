@@ -1,88 +1,24 @@
 """Long exports under Mixpanel's real limits, simulated: hours of rate limits without waiting.
 
-The fake API and the export share one :class:`SimulatedClock`: 60 queries per rolling hour,
-sessions that die after 10 minutes unused, a project that gains profiles while it is exported, and
-one simulated second per query. Once with every page counted against the hour, once with only
-page 0 (which of the two Mixpanel does is unknown).
+The scenario (:mod:`benchmarks.long_export`, which ``make bench`` reports too): 60 queries per
+rolling hour, sessions that die after 10 minutes unused, a project that gains profiles while it
+is exported, one simulated second per query; once with every page counted against the hour,
+once with only page 0 (which of the two Mixpanel does is unknown).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 import pytest
 
-from tap_mixpanel_engage.engage.export import Export
-from tap_mixpanel_engage.engage.query import Query
-from tap_mixpanel_engage.fake_api import FakeEngageAPI, FakeSettings
-from tap_mixpanel_engage.fake_api.clock import SimulatedClock
-from tap_mixpanel_engage.settings import EngageSettings
-from tests.helpers import tap_config
-
-PAGES = 200
-PAGE_SIZE = 1000
-PER_HOUR = 60
-HOUR = 3600.0
-LATENCY = 1.0
-WORKERS = 5
-
-
-@dataclass(frozen=True)
-class Outcome:
-    missing: int
-    pages: int
-    answered: int
-    elapsed: float
-    sessions: int
-
-
-def _export_under_limits(*, every_page_counts: bool) -> Outcome:
-    fake = FakeSettings(
-        profiles=PAGES * PAGE_SIZE,
-        rate_limit=PER_HOUR,
-        rate_window=HOUR,
-        rate_limit_pages=every_page_counts,
-        session_idle_timeout=600,
-        growth_per_second=1 / 30,
-        latency=LATENCY,
-        page_size_max=PAGE_SIZE,
-        seed=11,
-    )
-    with SimulatedClock() as clock, FakeEngageAPI(fake, clock=clock) as api:
-        existing = api.expected_ids()
-        config = tap_config(api, page_size=PAGE_SIZE, output_properties=["$last_seen"])
-        settings = EngageSettings.from_config(config)
-        export = Export(settings, Query.for_settings(settings, None), clock=clock)
-        seen: set[str] = set()
-        for page in export.pages():
-            seen.update(str(r["distinct_id"]) for r in page.records)
-        elapsed = clock.now()
-        stats = api.stats.snapshot()
-    served = stats["pages_served"]
-    return Outcome(
-        missing=len(existing - seen),
-        pages=len(served),
-        answered=sum(served.values()) + stats["expired_sessions"],
-        elapsed=elapsed,
-        sessions=stats["sessions_opened"],
-    )
-
-
-def _floor(every_page_counts: bool) -> float:
-    """The least simulated time the budget and five queries at once allow for ``PAGES`` pages."""
-    waves = 1 + math.ceil((PAGES - 1) / WORKERS)
-    if not every_page_counts:
-        return waves * LATENCY
-    return (math.ceil(PAGES / PER_HOUR) - 1) * HOUR + LATENCY
+from benchmarks.long_export import PAGES, export_under_limits
 
 
 @pytest.mark.parametrize("every_page_counts", [True, False], ids=["every-page", "page-0-only"])
 def test_a_long_export_finishes_with_every_profile_few_extra_queries_near_the_floor(
     every_page_counts: bool,
 ) -> None:
-    outcome = _export_under_limits(every_page_counts=every_page_counts)
+    outcome = export_under_limits(every_page_counts=every_page_counts)
     assert outcome.missing == 0
     assert outcome.pages >= PAGES
     assert outcome.answered <= 1.05 * outcome.pages, outcome
-    assert outcome.elapsed <= 1.1 * _floor(every_page_counts), outcome
+    assert outcome.elapsed <= 1.1 * outcome.floor, outcome
