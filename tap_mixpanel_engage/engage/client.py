@@ -236,11 +236,10 @@ class EngageClient:
         if limit.hourly:
             self.budget.hit_limit(limit.hour_used, limit.hour_budget, retry_after)
             plan = self.budget.plan()
+            free = f": {max(plan[0], 0)} free now, the next in {plan[1]:.0f}s" if plan else ""
             logger.warning(
                 "page %d: the hourly query budget is spent (%s); pacing the remaining queries%s",
-                page,
-                text,
-                f": {plan[0]} free now, the next slot frees in {plan[1]:.0f}s" if plan else "",
+                *(page, text, free),
             )
         return f"HTTP 429: {text}", limit, retry_after
 
