@@ -235,11 +235,9 @@ class EngageClient:
             )
         if limit.hourly:
             self.budget.hit_limit(limit.hour_used, limit.hour_budget, retry_after)
-            plan = self.budget.plan()
-            free = f": {max(plan[0], 0)} free now, the next in {plan[1]:.0f}s" if plan else ""
             logger.warning(
-                "page %d: the hourly query budget is spent (%s); pacing the remaining queries%s",
-                *(page, text, free),
+                "page %d: the hourly query budget is spent (%s); pacing the remaining queries: %s",
+                *(page, text, self.budget.plan()),
             )
         return f"HTTP 429: {text}", limit, retry_after
 

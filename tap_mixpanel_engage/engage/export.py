@@ -269,7 +269,7 @@ class Export:
         self.pages_total = pages
         warning = budget_warning(pages, first.total, self.settings.max_requests_per_hour)
         if warning and not reopen:
-            logger.warning("%s", warning)
+            logger.warning("%s", "; pacing: ".join(filter(None, (warning, self.budget.plan()))))
         return first
 
     def _start_window(self, session_id: str, start: int, head: Page | None) -> OrderedWindow[Page]:

@@ -145,15 +145,29 @@ class HourlyBudget:
         """True once the hourly limit is known (configured or learned)."""
         return self.limit is not None
 
-    def plan(self) -> tuple[int, float] | None:
-        """(queries left in the window now, seconds until the next slot frees), once known."""
+    def plan(self) -> str:
+        """The plan: queries left, free slots, the expected finish ("" until the limit is known)."""
         with self._lock:
             if self.limit is None:
-                return None
+                return ""
             now = self._clock.now()
             self._expire(now)
-            free = self.limit - len(self._stamps) - len(self._others)
-            return free, max(self._next_free(now) - now, 0.0)
+            free = max(self.limit - len(self._stamps) - len(self._others), 0)
+            next_in = max(self._next_free(now) - now, 0.0)
+            text = f"{free} of {self.limit} free now, the next in {next_in:.0f}s"
+            if self.remaining is None:
+                return text
+            left = self.remaining()
+            finish = self._last_slot(now, left - free) - now
+            return f"{left} queries left, {text}; expected to finish in about {_duration(finish)}"
+
+    def _last_slot(self, now: float, needed: int) -> float:
+        """When the last of ``needed`` more slots frees, if each freed slot is used at once."""
+        frees = sorted([*(t + self.policy.window for t in self._stamps), *self._others])
+        if needed <= 0 or not frees:
+            return now
+        rounds, index = divmod(needed - 1, len(frees))
+        return frees[index] + rounds * self.policy.window
 
     def _expire(self, now: float) -> None:
         window = self.policy.window
@@ -194,6 +208,12 @@ class HourlyBudget:
             if free + bisect.bisect_right(frees, now + step * gap) < step:
                 return False
         return True
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    return f"{seconds / 60:.0f} min" if seconds < 3 * 3600 else f"{seconds / 3600:.1f} h"
 
 
 class AdaptiveLimit:

@@ -13,7 +13,7 @@ from tap_mixpanel_engage import iter_profiles
 from tap_mixpanel_engage.engage.clock import REAL_CLOCK
 from tap_mixpanel_engage.engage.pacing import AdaptiveLimit, Cancelled, HourlyBudget, PacingPolicy
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
-from tests.helpers import tap_config
+from tests.helpers import StepClock, tap_config
 
 
 def test_no_rolling_window_ever_holds_more_than_the_budget() -> None:
@@ -39,6 +39,29 @@ def test_no_rolling_window_ever_holds_more_than_the_budget() -> None:
         in_window = [s for s in stamps[i:] if s < start + 0.3]
         assert len(in_window) <= 3
     assert waits  # the waits were reported (the client logs them)
+
+
+def test_the_plan_names_the_queries_left_and_when_the_last_one_can_go() -> None:
+    clock = StepClock(0.0)
+    budget = HourlyBudget(clock, PacingPolicy(window=100.0, idle_gap=1000.0), limit=4)
+    left = [14]
+    budget.remaining = lambda: left[0]
+    for _ in range(4):  # one query a second: the window is full at t=4
+        budget.acquire(threading.Event())
+        left[0] -= 1
+        clock.time += 1
+    # 10 left: 4 go as the first four leave the window (t=100..103), 4 a window later, and the
+    # last two at t=300 and t=301, 297 s from now.
+    assert budget.plan() == (
+        "10 queries left, 0 of 4 free now, the next in 96s; expected to finish in about 5 min"
+    )
+    left[0] = 3
+    clock.time = 101.0  # two slots freed
+    assert budget.plan() == (
+        "3 queries left, 2 of 4 free now, the next in 1s; expected to finish in about 1s"
+    )
+    unknown = HourlyBudget(clock, PacingPolicy(), limit=None)
+    assert unknown.plan() == ""
 
 
 def test_a_budget_wait_ends_at_once_when_the_export_closes() -> None:
