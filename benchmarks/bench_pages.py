@@ -7,13 +7,26 @@ allows. Every tap figure is a whole tap process against the fake API in its own 
 
 from __future__ import annotations
 
+import json
 import statistics
 import tempfile
 from pathlib import Path
 
 from benchmarks.bench_tap import Row
 from benchmarks.common import fake_server, tap_command, timed, write_json
-from benchmarks.long_export import export_under_limits
+from benchmarks.long_export import (
+    PAGE_SIZE,
+    PAGES,
+    PER_HOUR,
+    SCALED_GROWTH,
+    SCALED_LATENCY,
+    SCALED_SEED,
+    SCALED_WINDOW,
+    export_under_limits,
+    floor_seconds,
+    scaled_tap_settings,
+)
+from tap_mixpanel_engage.fake_api import FakeEngageAPI, FakeSettings
 
 RSS_GOAL_MB = 200
 RATE_GOAL = 70_000
@@ -110,6 +123,56 @@ def long_exports() -> list[Row]:
                 out.missing == 0
                 and out.answered <= 1.05 * out.pages
                 and out.elapsed <= 1.1 * out.floor,
+            )
+        )
+    return rows
+
+
+def scaled_long_exports() -> list[Row]:
+    """The long export over real sockets, an hour of six seconds: the real tap, the fake apart.
+
+    The scenario of ``tests/e2e/test_long_export_scaled.py``: 200 pages, 60 queries per window,
+    sessions that die after a sixth of a window unused, a project gaining 20 profiles a second.
+    """
+    with FakeEngageAPI(FakeSettings(profiles=PAGES * PAGE_SIZE, seed=SCALED_SEED)) as local:
+        existing = local.expected_ids()
+    rows = []
+    for every_page_counts, label in ((True, "every page counts"), (False, "page 0 counts")):
+        extra = ["--seed", str(SCALED_SEED), "--rate-limit", str(PER_HOUR)]
+        extra += ["--rate-window", str(SCALED_WINDOW), "--growth-per-second", str(SCALED_GROWTH)]
+        extra += ["--session-idle-timeout", str(SCALED_WINDOW / 6)]
+        extra += [] if every_page_counts else ["--rate-limit-page-zero-only"]
+        with (
+            fake_server(PAGES * PAGE_SIZE, SCALED_LATENCY, *extra) as api,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            out = Path(tmp) / "out.jsonl"
+            config = write_json(Path(tmp), "tap.json", api.tap_config(**scaled_tap_settings()))
+            with out.open("wb") as sink:
+                result = timed(tap_command(config), stdout=sink)
+            stats = api.stats()
+            seen = {
+                m["record"]["distinct_id"]
+                for m in map(json.loads, out.read_text().splitlines())
+                if m["type"] == "RECORD"
+            }
+        if result.returncode != 0 or result.export_seconds is None:
+            raise RuntimeError(f"scaled export failed: {result.stderr[-2000:]}")
+        pages = len(stats["pages_served"])
+        answered = sum(stats["pages_served"].values()) + stats["expired_sessions"]
+        floor = floor_seconds(every_page_counts, window=SCALED_WINDOW, latency=SCALED_LATENCY)
+        missing = len(existing - seen)
+        rows.append(
+            Row(
+                f"time-scaled export over loopback ({SCALED_WINDOW:g} s for an hour) of {pages} "
+                f"pages under 60 queries/hour ({label}), growing project, idle sessions expire",
+                f"{answered} queries answered; export {result.export_seconds:.1f} s (process "
+                f"{result.wall:.1f} s) vs floor {floor:.1f} s; {missing} profiles missing; "
+                f"{stats['sessions_opened']} sessions",
+                "<= 1.05x queries per page, <= 1.25x floor + 1 s, none missing",
+                missing == 0
+                and answered <= 1.05 * pages
+                and result.export_seconds <= 1.25 * floor + 1,
             )
         )
     return rows

@@ -43,12 +43,32 @@ class Outcome:
     """The least simulated time the budget and five queries at once allow."""
 
 
-def floor_seconds(every_page_counts: bool) -> float:
-    """The least simulated time the budget and five queries at once allow for ``PAGES`` pages."""
+def floor_seconds(
+    every_page_counts: bool, *, window: float = HOUR, latency: float = LATENCY
+) -> float:
+    """The least time the budget and five queries at once allow for ``PAGES`` pages."""
     waves = 1 + math.ceil((PAGES - 1) / WORKERS)
     if not every_page_counts:
-        return waves * LATENCY
-    return (math.ceil(PAGES / PER_HOUR) - 1) * HOUR + LATENCY
+        return waves * latency
+    return (math.ceil(PAGES / PER_HOUR) - 1) * window + latency
+
+
+SCALED_WINDOW = 6.0
+"""The time-scaled run over real sockets: an hour of six seconds."""
+SCALED_LATENCY = 0.2
+SCALED_GROWTH = 20.0
+"""Profiles the project gains per second while the scaled run exports it."""
+SCALED_SEED = 5
+
+
+def scaled_tap_settings() -> dict[str, object]:
+    """The tap settings of the scaled run: told the window's length and a matching idle gap."""
+    return {
+        "page_size": PAGE_SIZE,
+        "output_properties": ["$last_seen"],
+        "rate_limit_window": SCALED_WINDOW,
+        "session_idle_gap": SCALED_WINDOW / 15,
+    }
 
 
 def export_under_limits(*, every_page_counts: bool) -> Outcome:

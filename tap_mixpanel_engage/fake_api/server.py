@@ -43,10 +43,8 @@ _STATUS_TEXT = {
 
 
 def _status_text(status: int) -> str:
-    if status in _STATUS_TEXT:
-        return _STATUS_TEXT[status]
     try:
-        return HTTPStatus(status).phrase
+        return _STATUS_TEXT.get(status) or HTTPStatus(status).phrase
     except ValueError:
         return f"HTTP {status}"
 
@@ -152,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
         params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(query, True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
+        if len(raw) < length:  # the client went away mid-request (an aborted send): no query
+            raise ConnectionAbortedError("request body cut short")  # handle_error stays quiet
         kind = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if not raw.strip():
             return params

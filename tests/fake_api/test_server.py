@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -263,3 +265,23 @@ def test_stats_endpoint_serves_the_counters_as_json(api: FakeEngageAPI) -> None:
     assert requests.get(f"{api.url}/nope", timeout=10).status_code == 404
     refused = requests.put(f"{api.url}/api/query/engage", timeout=10)
     assert (refused.status_code, refused.json()["error"]) == (405, "method PUT not allowed")
+
+
+def test_a_request_cut_off_mid_body_is_not_answered_as_a_query(api: FakeEngageAPI) -> None:
+    # A client that aborts a send (the tap closing its sockets on Ctrl-C) leaves the headers and
+    # part of the form: that is no query, least of all a page 0 of the project.
+    form = f"page=3&session_id=s1&page_size=1000&project_id={api.settings.project_id}".encode()
+    token = base64.b64encode(b"svc-user:svc-secret").decode()
+    head = (
+        f"POST /api/query/engage?project_id={api.settings.project_id} HTTP/1.1\r\n"
+        f"Host: x\r\nAuthorization: Basic {token}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(form)}\r\n\r\n"
+    ).encode()
+    host, port = api.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(head + form[:7])
+        conn.shutdown(socket.SHUT_WR)
+        assert conn.recv(1024) == b""  # closed without an answer
+    assert api.stats.pages_served == Counter()
+    assert engage(api).status_code == 200  # and the server goes on serving
