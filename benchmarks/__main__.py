@@ -47,7 +47,10 @@ def main() -> None:
     section("default page size", bench_pages.default_page_size())
     section("long exports (simulated)", bench_pages.long_exports())
     section("long exports (time-scaled, loopback)", bench_pages.scaled_long_exports())
-    section("tap memory", bench_tap.memory((10_000, 40_000) if quick else (50_000, 200_000)))
+    section(
+        "tap memory",
+        bench_tap.memory((10_000, 20_000, 40_000) if quick else (50_000, 200_000, 400_000)),
+    )
     sizes = (1_000, 2_000) if quick else (2_000, 5_000, 10_000, 20_000)
     points = bench_tap.peer_curve(sizes, latency=0.3)
     section("peer comparison", bench_tap.peer_rows(points))

@@ -77,19 +77,23 @@ def throughput(profiles: int = 100_000) -> list[Row]:
     ]
 
 
-def memory(sizes: tuple[int, ...] = (50_000, 200_000)) -> list[Row]:
-    """Peak resident memory of the tap process for each export size."""
+def memory(sizes: tuple[int, ...] = (50_000, 200_000, 400_000)) -> list[Row]:
+    """Peak resident memory of the tap process for each export size, default settings.
+
+    The window holds at most 48 MB of pages, so memory grows with the export only until the
+    window is full: flat is judged on the two largest sizes (a small export never fills it).
+    """
     peaks = []
     for size in sizes:
         with fake_server(size) as api:
             _, _, peak = _run_tap(api.tap_config())
         peaks.append(peak)
-    flat = max(peaks) - min(peaks) < 30
+    flat = abs(peaks[-1] - peaks[-2]) < 30
     return [
         Row(
             "tap peak memory at " + " / ".join(f"{s:,}" for s in sizes) + " profiles",
             " / ".join(f"{p:.0f} MB" for p in peaks),
-            "flat, < 150 MB",
+            "< 150 MB; flat once the window is full (the two largest)",
             flat and max(peaks) < 150,
         )
     ]

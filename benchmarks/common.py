@@ -7,7 +7,6 @@ process being measured.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -100,21 +99,40 @@ class Timed:
         return float(match.group(3)) if match else None
 
 
+_LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - started
+with open(sys.argv[1], "w") as out:
+    out.write(f"{wall} {usage.ru_maxrss}")
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+"""Runs a command as its own child and reports that child's wall time and peak RSS.
+
+A child forked by the benchmark process starts with the benchmark's own high-water mark of
+memory, and Linux keeps that mark across ``exec``: a benchmark holding 400 MB would report every
+tap it starts at 400 MB. Forked from this small launcher instead, the tap's peak is its own."""
+
+
 def timed(
     command: Sequence[str],
     *,
     stdin: IO[Any] | int | None = None,
     stdout: IO[Any] | int | None = subprocess.DEVNULL,
 ) -> Timed:
-    """Run ``command`` to the end; peak RSS comes from ``wait4`` for that child alone."""
-    with tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    """Run ``command`` to the end: its own wall time and peak RSS, through :data:`_LAUNCHER`."""
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile("w+") as err:
+        report = Path(tmp) / "usage"
+        launcher = [sys.executable, "-c", _LAUNCHER, str(report), *command]
+        proc = subprocess.run(launcher, stdin=stdin, stdout=stdout, stderr=err, check=False)
+        wall, maxrss = report.read_text().split()
         err.seek(0)
-        return Timed(wall, usage.ru_maxrss / 1024, proc.returncode, err.read())
+        return Timed(float(wall), int(maxrss) / 1024, proc.returncode, err.read())
 
 
 def write_json(directory: Path, name: str, data: dict[str, Any]) -> Path:
