@@ -35,8 +35,11 @@ demo: install meltano
 	$(PY) -m demo.run_demo
 
 # Benchmarks install the PyPI peers and matplotlib (the README chart) into their own venvs in
-# .bench/, so the measured venv holds what a user's install holds.
+# .bench/, so the measured venv holds what a user's install holds; bytecode is compiled first,
+# as a user's install has it (pip compiles the peers' at install; PYTHONDONTWRITEBYTECODE, set
+# on some machines, would otherwise make every run of this tap compile its modules again).
 bench: install postgres
+	$(PY) -m compileall -q tap_mixpanel_engage plugins benchmarks
 	$(PY) -m benchmarks
 
 lint: install
