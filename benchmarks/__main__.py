@@ -7,6 +7,7 @@ to ``benchmarks/results/``. Takes a few minutes: the peer comparison pages seque
 from __future__ import annotations
 
 import argparse
+import math
 import platform
 import time
 from datetime import UTC, datetime
@@ -24,6 +25,20 @@ def _table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def machine_speed() -> float:
+    """Seconds this machine takes for a fixed pure-Python loop (best of 3), to compare runs.
+
+    The CPU-bound rows move with the host's state (a shared VM can be a third slower from one
+    hour to the next); this figure moves with them, the latency-bound rows do not.
+    """
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        sum(range(30_000_000))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main() -> None:
     """Run the benchmarks and print the table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
@@ -31,6 +46,7 @@ def main() -> None:
     args = parser.parse_args()
     quick = args.quick
     started = time.monotonic()
+    speed = machine_speed()
     rows: list[Row] = []
 
     def section(name: str, new_rows: list[Row]) -> None:
@@ -88,7 +104,9 @@ def main() -> None:
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"Python {platform.python_version()}, by `make bench`"
-        f"{' --quick' if quick else ''} in {time.monotonic() - started:.0f} s."
+        f"{' --quick' if quick else ''} in {time.monotonic() - started:.0f} s. Machine speed: "
+        f"a fixed pure-Python loop took {speed:.2f} s at the start and {machine_speed():.2f} s "
+        "at the end (lower is faster; CPU-bound rows scale with it)."
     )
     table = _table(rows)
     (RESULTS / "latest.md").write_text(header + "\n\n" + table + "\n")
