@@ -7,6 +7,7 @@ not a result.
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import duckdb
 
 from benchmarks.bench_tap import Row, pipe_command, run_shell
 from benchmarks.common import BIN, fake_server, write_json
+
+REPEATS = 3
+"""Runs of our pipeline; the shared VM's noise moves a single run by a third."""
 
 
 def _count_ours(path: Path) -> int:
@@ -33,12 +37,14 @@ def pipelines(profiles: int = 100_000) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp, fake_server(profiles) as api:
         work = Path(tmp)
         tap = write_json(work, "tap.json", api.tap_config())
-        ours_db = work / "ours.duckdb"
-        ours_cfg = write_json(work, "target.json", {"path": str(ours_db)})
-        ours = run_shell(
-            pipe_command(tap, [str(BIN / "target-mixpanel-duckdb"), "--config", str(ours_cfg)])
-        )
-        ours_rows = _count_ours(ours_db)
+        walls, counts = [], []
+        for run in range(REPEATS):  # a fresh file each run; the median is reported
+            ours_db = work / f"ours-{run}.duckdb"
+            ours_cfg = write_json(work, "target.json", {"path": str(ours_db)})
+            target = [str(BIN / "target-mixpanel-duckdb"), "--config", str(ours_cfg)]
+            walls.append(run_shell(pipe_command(tap, target)))
+            counts.append(_count_ours(ours_db))
+        ours, ours_rows = statistics.median(walls), min(counts)
         peer_db = work / "peer.duckdb"
         peer_cfg = write_json(work, "peer.json", target_config(peer_db))
         try:
@@ -58,7 +64,9 @@ def pipelines(profiles: int = 100_000) -> list[Row]:
     return [
         Row(
             f"tap | target-mixpanel-duckdb, {profiles:,} profiles, zero latency",
-            f"{profiles / ours:,.0f}/s ({ours:.2f} s), {ours_rows:,} rows",
+            f"{profiles / ours:,.0f}/s (median of {REPEATS}: "
+            + ", ".join(f"{w:.2f}" for w in walls)
+            + f" s), {ours_rows:,} rows (fewest of the runs)",
             ">= 35,000/s, every row",
             profiles / ours >= 35_000 and ours_rows == profiles,
         ),
