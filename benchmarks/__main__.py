@@ -28,8 +28,8 @@ def _table(rows: list[Row]) -> str:
 def machine_speed() -> float:
     """Seconds this machine takes for a fixed pure-Python loop (best of 3), to compare runs.
 
-    The CPU-bound rows move with the host's state (a shared VM can be a third slower from one
-    hour to the next); this figure moves with them, the latency-bound rows do not.
+    A shared VM's speed moves from hour to hour; this single-threaded figure shows part of it
+    (the DuckDB and two-process rows moved more than it did in the runs of 2026-12-01).
     """
     best = math.inf
     for _ in range(3):
@@ -106,7 +106,7 @@ def main() -> None:
         f"Python {platform.python_version()}, by `make bench`"
         f"{' --quick' if quick else ''} in {time.monotonic() - started:.0f} s. Machine speed: "
         f"a fixed pure-Python loop took {speed:.2f} s at the start and {machine_speed():.2f} s "
-        "at the end (lower is faster; CPU-bound rows scale with it)."
+        "at the end (lower is faster)."
     )
     table = _table(rows)
     (RESULTS / "latest.md").write_text(header + "\n\n" + table + "\n")
