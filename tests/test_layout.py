@@ -160,3 +160,10 @@ def test_plugins_import_only_the_sinks_module_from_the_project(path: Path) -> No
 def test_the_guide_example_imports_only_the_sinks_module_from_the_project() -> None:
     example = only_block(readme_section("## Writing a sink plugin"), "python")
     assert _project_imports(example) == {"from tap_mixpanel_engage import sinks"}
+
+
+def test_every_name_the_sinks_module_promises_is_there() -> None:
+    from tap_mixpanel_engage import sinks
+
+    missing = [name for name in sinks.__all__ if not hasattr(sinks, name)]
+    assert missing == []

@@ -15,6 +15,7 @@ from tap_mixpanel_engage.sinks.contract import (
     Sink,
     SinkConfigError,
     json_type_names,
+    last_per_key,
     with_version_properties,
 )
 from tap_mixpanel_engage.sinks.files import (
