@@ -7,6 +7,7 @@ the ``tap_mixpanel_engage`` group; ``docs/writing-a-sink-plugin.md`` walks throu
 
 from __future__ import annotations
 
+from tap_mixpanel_engage.sinks.columns import Column, ColumnTypes, allocate, fold, widenings
 from tap_mixpanel_engage.sinks.contract import (
     DELETED_AT_PROPERTY,
     VERSION_PROPERTIES,
@@ -31,16 +32,21 @@ __all__ = [
     "PROJECT_NAME",
     "VERSION_PROPERTIES",
     "VERSION_PROPERTY",
+    "Column",
+    "ColumnTypes",
     "DirectorySink",
     "Record",
     "RegisterSink",
     "Sink",
     "SinkConfigError",
+    "allocate",
     "check_stream_name",
+    "fold",
     "fsync_directory",
     "hookimpl",
     "json_type_names",
     "last_per_key",
     "output_directory",
+    "widenings",
     "with_version_properties",
 ]

@@ -1,5 +1,6 @@
-"""DuckDB columns for Singer properties: types, widening, quoting and case-safe names.
+"""DuckDB columns for Singer properties: the shared rules in DuckDB's type names, and quoting.
 
+The rules (types, widening, case-safe names) are :mod:`tap_mixpanel_engage.sinks.columns`.
 DuckDB compares identifiers without regard to ASCII case even when quoted, so two properties that
 differ only by case (``Plan`` and ``plan``) cannot both be columns under their own names: the
 first one seen keeps its name and a later twin gets ``<name>__2`` (``__3``...). The sink records
@@ -8,18 +9,20 @@ each column's exact property name in a ``singer property: <name>`` column commen
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from tap_mixpanel_engage.sinks.contract import json_type_names
+from tap_mixpanel_engage.sinks.columns import Column, ColumnTypes, allocate, fold
 
 COMMENT_PREFIX = "singer property: "
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_SCALAR_TYPES = {"string": "VARCHAR", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}
+DUCKDB_TYPES = ColumnTypes(
+    text="VARCHAR",
+    bigint="BIGINT",
+    double="DOUBLE",
+    boolean="BOOLEAN",
+    timestamptz="TIMESTAMPTZ",
+    json="JSON",
+)
 DUCKDB_TYPE_NAMES = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
-KNOWN_TYPES = frozenset({"VARCHAR", "BIGINT", "DOUBLE", "BOOLEAN", "TIMESTAMPTZ", "JSON"})
-"""The types this module creates; a column of any other type is left alone."""
+column_type = DUCKDB_TYPES.column_type
+widen = DUCKDB_TYPES.widen
 
 
 def quote_ident(name: str) -> str:
@@ -30,24 +33,6 @@ def quote_ident(name: str) -> str:
 def quote_literal(text: str) -> str:
     """A DuckDB string literal for ``text``."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def fold(name: str) -> str:
-    """How DuckDB compares identifiers: ASCII letters only are case-folded."""
-    return name.translate(_ASCII_LOWER)
-
-
-def column_type(prop_schema: Mapping[str, Any]) -> str:
-    """The DuckDB type for one JSON schema property; ``["null", X]`` is a nullable X."""
-    names = set(json_type_names(prop_schema)) - {"null"}
-    if names == {"integer", "number"}:
-        return "DOUBLE"
-    if len(names) != 1:
-        return "JSON"
-    (name,) = names
-    if name == "string" and prop_schema.get("format") == "date-time":
-        return "TIMESTAMPTZ"
-    return _SCALAR_TYPES.get(name, "JSON")
 
 
 def column_definition(name: str, type_: str) -> str:
@@ -62,20 +47,6 @@ def column_definition(name: str, type_: str) -> str:
     return f"{quote_ident(name)} {type_}{storage}"
 
 
-def widen(old: str, new: str) -> str:
-    """The narrowest type that holds values of both ``old`` and ``new`` columns."""
-    if old == new:
-        return old
-    pair = {old, new}
-    if pair == {"BIGINT", "DOUBLE"}:
-        return "DOUBLE"
-    if "JSON" in pair:
-        return "JSON"
-    if "VARCHAR" in pair:
-        return "VARCHAR"
-    return "JSON"
-
-
 def convert_expression(column: str, old: str, new: str) -> str:
     """How existing values are rewritten when a column widens from ``old`` to ``new``."""
     if new == "JSON":
@@ -85,25 +56,17 @@ def convert_expression(column: str, old: str, new: str) -> str:
     return f"CAST({column} AS {new})"
 
 
-@dataclass
-class Column:
-    """A table column: the Singer property it holds, its DuckDB name and type."""
-
-    prop: str
-    name: str
-    type: str
-
-
-def allocate(existing: Sequence[Column], wanted: Mapping[str, str]) -> list[Column]:
-    """Name new columns: the property name, or ``name__N`` if a case twin already has it."""
-    taken = {fold(c.name) for c in existing}
-    columns = []
-    for prop, type_ in wanted.items():
-        name = prop or "_empty"
-        suffix = 2
-        while fold(name) in taken:
-            name = f"{prop}__{suffix}"
-            suffix += 1
-        taken.add(fold(name))
-        columns.append(Column(prop, name, type_))
-    return columns
+__all__ = [
+    "COMMENT_PREFIX",
+    "DUCKDB_TYPES",
+    "DUCKDB_TYPE_NAMES",
+    "Column",
+    "allocate",
+    "column_definition",
+    "column_type",
+    "convert_expression",
+    "fold",
+    "quote_ident",
+    "quote_literal",
+    "widen",
+]

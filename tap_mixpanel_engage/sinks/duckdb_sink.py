@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import duckdb
 import msgspec
 
+from tap_mixpanel_engage.sinks.columns import widenings
 from tap_mixpanel_engage.sinks.contract import (
     DELETED_AT_PROPERTY,
     VERSION_PROPERTY,
@@ -31,7 +32,7 @@ from tap_mixpanel_engage.sinks.contract import (
 from tap_mixpanel_engage.sinks.duckdb_columns import (
     COMMENT_PREFIX,
     DUCKDB_TYPE_NAMES,
-    KNOWN_TYPES,
+    DUCKDB_TYPES,
     Column,
     allocate,
     column_definition,
@@ -40,7 +41,6 @@ from tap_mixpanel_engage.sinks.duckdb_columns import (
     fold,
     quote_ident,
     quote_literal,
-    widen,
 )
 from tap_mixpanel_engage.sinks.duckdb_sql import end_of_versions_sql, insert_sql
 from tap_mixpanel_engage.sinks.hookspecs import RegisterSink, hookimpl
@@ -185,18 +185,7 @@ class DuckDBSink(Sink):
         key_properties: Sequence[str],
     ) -> list[Column]:
         by_prop = {c.prop: c for c in existing}
-        for column in existing:
-            new_type = wanted.get(column.prop)
-            if new_type is None or column.type not in KNOWN_TYPES:
-                continue
-            widened = widen(column.type, new_type)
-            if widened == column.type:
-                continue
-            if column.prop in key_properties:
-                raise ValueError(
-                    f"{ident}: key column {column.name!r} cannot change type "
-                    f"from {column.type} to {widened}"
-                )
+        for column, widened in widenings(existing, wanted, DUCKDB_TYPES, key_properties, ident):
             col = quote_ident(column.name)
             using = convert_expression(col, column.type, widened)
             self._con.execute(

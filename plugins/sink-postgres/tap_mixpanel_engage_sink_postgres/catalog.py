@@ -14,15 +14,15 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from tap_mixpanel_engage import sinks
 from tap_mixpanel_engage_sink_postgres.columns import (
     BIGINT,
     COMMENT_PREFIX,
-    KNOWN_TYPES,
+    PG_TYPES,
     TIMESTAMPTZ,
     Column,
     allocate,
     convert_expression,
-    widen,
 )
 
 LOCK_NAMESPACE = 0x6D70_6531
@@ -108,18 +108,7 @@ def evolve_table(
 ) -> list[Column]:
     """Widen columns whose new type holds more, add new ones; returns every column."""
     ident = table_ident(schema, table)
-    for column in existing:
-        new_type = wanted.get(column.prop)
-        if new_type is None or column.type not in KNOWN_TYPES:
-            continue
-        widened = widen(column.type, new_type)
-        if widened == column.type:
-            continue
-        if column.prop in keys:
-            raise ValueError(
-                f"{schema}.{table}: key column {column.name!r} cannot change type "
-                f"from {column.type} to {widened}"
-            )
+    for column, widened in sinks.widenings(existing, wanted, PG_TYPES, keys, f"{schema}.{table}"):
         name = sql.Identifier(column.name).as_string(cur)
         using = convert_expression(name, column.type, widened)
         cur.execute(

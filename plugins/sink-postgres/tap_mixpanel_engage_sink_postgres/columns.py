@@ -14,18 +14,18 @@ JSON schema of the property              column type
 object, array, other type mixes, none    ``jsonb``
 =======================================  ============================
 
-Names: a column is named after its property, except that two properties equal but for ASCII case
-(``Plan``, ``plan``) get ``plan__2`` for the second, as in DuckDB (where quoted names still
-compare without case). PostgreSQL also cuts names at 63 bytes, so a long name is cut here first
-and a cut that meets another name gets a ``__N`` suffix too. Each column carries a comment
-``singer property: <exact name>``.
+The rules themselves (types, widening, case-safe names) are the shared ``sinks.ColumnTypes`` and
+``sinks.allocate``. Names: a column is named after its property, except that two properties
+equal but for ASCII case (``Plan``, ``plan``) get ``plan__2`` for the second, as in DuckDB (where
+quoted names still compare without case). PostgreSQL also cuts names at 63 bytes, so a long name
+is cut here first and a cut that meets another name gets a ``__N`` suffix too. Each column
+carries a comment ``singer property: <exact name>``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -42,8 +42,14 @@ DOUBLE = "double precision"
 BOOLEAN = "boolean"
 TIMESTAMPTZ = "timestamp with time zone"
 JSONB = "jsonb"
-KNOWN_TYPES = frozenset({TEXT, BIGINT, DOUBLE, BOOLEAN, TIMESTAMPTZ, JSONB})
+PG_TYPES = sinks.ColumnTypes(
+    text=TEXT, bigint=BIGINT, double=DOUBLE, boolean=BOOLEAN, timestamptz=TIMESTAMPTZ, json=JSONB
+)
+KNOWN_TYPES = PG_TYPES.known
 """The types this module creates (as ``format_type`` names them); others are left alone."""
+Column = sinks.Column
+column_type = PG_TYPES.column_type
+widen = PG_TYPES.widen
 COPY_TYPES = {
     TEXT: "text",
     BIGINT: "int8",
@@ -53,41 +59,7 @@ COPY_TYPES = {
     JSONB: "jsonb",
 }
 """The name binary COPY is told for each known type; any other type is staged as text."""
-_SCALAR_TYPES = {"string": TEXT, "integer": BIGINT, "number": DOUBLE, "boolean": BOOLEAN}
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _encode_json = msgspec.json.Encoder().encode
-
-
-def fold(name: str) -> str:
-    """How the duckdb sink compares names: ASCII letters only are case-folded."""
-    return name.translate(_ASCII_LOWER)
-
-
-def column_type(prop_schema: Mapping[str, Any]) -> str:
-    """The column type for one JSON schema property; ``["null", X]`` is a nullable X."""
-    names = set(sinks.json_type_names(prop_schema)) - {"null"}
-    if names == {"integer", "number"}:
-        return DOUBLE
-    if len(names) != 1:
-        return JSONB
-    (name,) = names
-    if name == "string" and prop_schema.get("format") == "date-time":
-        return TIMESTAMPTZ
-    return _SCALAR_TYPES.get(name, JSONB)
-
-
-def widen(old: str, new: str) -> str:
-    """The narrowest type that holds values of both ``old`` and ``new`` columns."""
-    if old == new:
-        return old
-    pair = {old, new}
-    if pair == {BIGINT, DOUBLE}:
-        return DOUBLE
-    if JSONB in pair:
-        return JSONB
-    if TEXT in pair:
-        return TEXT
-    return JSONB
 
 
 def convert_expression(column: str, old: str, new: str) -> str:
@@ -99,42 +71,17 @@ def convert_expression(column: str, old: str, new: str) -> str:
     return f"{column}::{new}"
 
 
-@dataclass
-class Column:
-    """A table column: the Singer property it holds, its PostgreSQL name and type."""
-
-    prop: str
-    name: str
-    type: str
-
-
 def check_name(kind: str, name: str) -> None:
     """Refuse a schema, table or property name PostgreSQL cannot store (NUL)."""
     if "\0" in name:
         raise ValueError(f"{kind} {name!r} contains NUL, which PostgreSQL cannot store in a name")
 
 
-def _cut(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` UTF-8 bytes, on a character boundary."""
-    return text.encode()[:limit].decode(errors="ignore")
-
-
 def allocate(existing: Sequence[Column], wanted: Mapping[str, str]) -> list[Column]:
     """Name new columns: the property name (cut to 63 bytes), or ``name__N`` if taken."""
-    taken = {fold(c.name) for c in existing}
-    columns = []
-    for prop, type_ in wanted.items():
+    for prop in wanted:
         check_name("property", prop)
-        base = prop or "_empty"
-        name = _cut(base, MAX_NAME_BYTES)
-        suffix = 2
-        while fold(name) in taken:
-            tail = f"__{suffix}"
-            name = _cut(prop, MAX_NAME_BYTES - len(tail)) + tail
-            suffix += 1
-        taken.add(fold(name))
-        columns.append(Column(prop, name, type_))
-    return columns
+    return sinks.allocate(existing, wanted, max_name_bytes=MAX_NAME_BYTES)
 
 
 Convert = Callable[[Any], Any]
