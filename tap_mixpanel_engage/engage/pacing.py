@@ -153,7 +153,7 @@ class HourlyBudget:
             now = self._clock.now()
             self._expire(now)
             free = max(self.limit - len(self._stamps) - len(self._others), 0)
-            next_in = max(self._next_free(now) - now, 0.0)
+            next_in = max(min(self._frees(), default=now) - now, 0.0)
             text = f"{free} of {self.limit} free now, the next in {next_in:.0f}s"
             if self.remaining is None:
                 return text
@@ -163,7 +163,7 @@ class HourlyBudget:
 
     def _last_slot(self, now: float, needed: int) -> float:
         """When the last of ``needed`` more slots frees, if each freed slot is used at once."""
-        frees = sorted([*(t + self.policy.window for t in self._stamps), *self._others])
+        frees = self._frees()
         if needed <= 0 or not frees:
             return now
         rounds, index = divmod(needed - 1, len(frees))
@@ -175,11 +175,9 @@ class HourlyBudget:
             self._stamps.popleft()
         self._others = [t for t in self._others if t > now]
 
-    def _next_free(self, now: float) -> float:
-        candidates = list(self._others)
-        if self._stamps:
-            candidates.append(self._stamps[0] + self.policy.window)
-        return min(candidates, default=now)
+    def _frees(self) -> list[float]:
+        """When each slot counted in the window frees, earliest first."""
+        return sorted([*(t + self.policy.window for t in self._stamps), *self._others])
 
     def _delay(self, now: float) -> float:
         """Seconds until the next query may go (0: now); call with the lock held."""
@@ -187,7 +185,7 @@ class HourlyBudget:
             return 0.0
         self._expire(now)
         free = self.limit - len(self._stamps) - len(self._others)
-        next_free = self._next_free(now)
+        next_free = min(self._frees(), default=now)
         if free <= 0:
             return max(next_free - now, 1e-3)
         left = self.remaining() if self.remaining is not None else self.limit + 1
@@ -203,7 +201,7 @@ class HourlyBudget:
         """True when, with ``free`` slots left now, a slot is still there every ``idle_gap`` for
         the ``left`` queries to come, until everything sent now has left the window."""
         gap, window = self.policy.idle_gap, self.policy.window
-        frees = sorted([*(t + window for t in self._stamps), *self._others])
+        frees = self._frees()
         for step in range(1, min(left, math.ceil(window / gap) - 1) + 1):
             if free + bisect.bisect_right(frees, now + step * gap) < step:
                 return False
