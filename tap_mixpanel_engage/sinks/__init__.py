@@ -16,6 +16,7 @@ from tap_mixpanel_engage.sinks.contract import (
     Sink,
     SinkConfigError,
     json_type_names,
+    last_index_per_key,
     last_per_key,
     with_version_properties,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "fsync_directory",
     "hookimpl",
     "json_type_names",
+    "last_index_per_key",
     "last_per_key",
     "output_directory",
     "widenings",

@@ -8,9 +8,10 @@ one thread only (:class:`~tap_mixpanel_engage.sinks.driver.SinkDriver`) and alwa
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
+
+import msgspec
 
 from tap_mixpanel_engage.errors import SettingsError
 
@@ -129,18 +130,25 @@ def last_per_key(records: Sequence[Record], key_properties: Sequence[str]) -> li
     see one key twice (PostgreSQL's ``ON CONFLICT`` refuses it, DuckDB's replaces at random)."""
     if not key_properties:
         return list(records)
-    if len(key_properties) == 1:
-        (key,) = key_properties
-        try:  # keys are nearly always strings or numbers: no per-record conversion call
-            last = {r[key]: r for r in records}
+    return [records[i] for i in last_index_per_key(records, key_properties).values()]
+
+
+def last_index_per_key(rows: Sequence[Any], keys: Sequence[Any]) -> dict[Any, int]:
+    """Each key's value (``row[k]`` for every ``k`` in ``keys``: property names for records,
+    column positions for tuples) mapped to the index of its last row, in first-seen key order."""
+    if len(keys) == 1:
+        (key,) = keys
+        try:  # keys are nearly always strings or numbers: no per-row conversion call
+            return {row[key]: i for i, row in enumerate(rows)}
         except TypeError:
-            last = {_hashable(r[key]): r for r in records}
-    else:
-        last = {tuple(_hashable(r[k]) for k in key_properties): r for r in records}
-    return list(last.values())
+            return {_hashable(row[key]): i for i, row in enumerate(rows)}
+    return {tuple(_hashable(row[k]) for k in keys): i for i, row in enumerate(rows)}
 
 
 def _hashable(value: Any) -> Any:
+    """A dict key for a key value: JSON values by their sorted encoding."""
     if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
+        return msgspec.json.encode(value, order="sorted")
+    if isinstance(value, msgspec.Raw):
+        return bytes(value)
     return value

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import psycopg
 from psycopg import sql
 
@@ -138,26 +137,8 @@ def staged_rows(
     rows = list(zip(*columns, strict=True))
     if not table.keys:
         return rows, list(range(len(rows)))
-    last: dict[Any, int] = {}
-    if len(table.keys) == 1:
-        (key,) = table.keys
-        try:  # nearly always strings or numbers: no per-row conversion
-            last = {row[key]: i for i, row in enumerate(rows)}
-        except TypeError:
-            last = {_hashable(row[key]): i for i, row in enumerate(rows)}
-    else:
-        last = {tuple(_hashable(row[k]) for k in table.keys): i for i, row in enumerate(rows)}
-    positions = sorted(last.values())
+    positions = sorted(sinks.last_index_per_key(rows, table.keys).values())
     return [rows[i] for i in positions], positions
-
-
-def _hashable(value: Any) -> Any:
-    """A dict key for a key value: JSON values by their sorted encoding."""
-    if isinstance(value, dict | list):
-        return msgspec.json.encode(value, order="sorted")
-    if isinstance(value, msgspec.Raw):
-        return bytes(value)
-    return value
 
 
 def copy_rows(
