@@ -10,9 +10,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pytest
+
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
 
 BIN = Path(sys.executable).parent
+ALL_STREAMS = ("engage", "group_profiles", "cohorts", "cohort_members")
+TABLE_KEYS = {
+    "engage": "distinct_id",
+    "group_profiles": "data_group_id, distinct_id",
+    "cohorts": "id",
+    "cohort_members": "cohort_id, distinct_id",
+}
+"""Each stream's key columns, as SQL."""
 
 
 @dataclass
@@ -111,3 +122,37 @@ def groups_of(api: FakeEngageAPI) -> list[dict[str, str]]:
         {"data_group_id": group_id, "group_key": f"key{n}"}
         for n, (group_id, _) in enumerate(api.settings.groups)
     ]
+
+
+def table_keys(db: Path, stream: str, where: str = "true") -> set[Any]:
+    """The key of every row of ``stream`` in the DuckDB file ``db`` (a tuple for composite keys)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(f"SELECT {TABLE_KEYS[stream]} FROM mixpanel.{stream} WHERE {where}")
+        return {row[0] if len(row) == 1 else row for row in rows.fetchall()}
+
+
+def expected_keys(api: FakeEngageAPI) -> dict[str, set[Any]]:
+    """The keys each stream's table should hold after a full sync of ``api``."""
+    return {
+        "engage": api.expected_ids(),
+        "group_profiles": {
+            (g, d) for g, _ in api.settings.groups for d in api.expected_ids(data_group_id=g)
+        },
+        "cohorts": set(api.cohort_ids()),
+        "cohort_members": api.expected_members(),
+    }
+
+
+def count_budget_draws(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the id of the hourly budget every query draws on (a list that fills as they go)."""
+    from tap_mixpanel_engage.engage.pacing import HourlyBudget
+
+    drawn: list[int] = []
+    acquire = HourlyBudget.acquire
+
+    def counted(self: HourlyBudget, *args: Any, **kwargs: Any) -> tuple[float, float]:
+        drawn.append(id(self))
+        return acquire(self, *args, **kwargs)
+
+    monkeypatch.setattr(HourlyBudget, "acquire", counted)
+    return drawn

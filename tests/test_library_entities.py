@@ -6,45 +6,28 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from tap_mixpanel_engage import iter_profiles, sync
 from tap_mixpanel_engage.engage.progress import PageProgress
 from tap_mixpanel_engage.errors import SettingsError
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
-from tests.helpers import catalog_selecting, groups_of, run_tap, tap_config
+from tests.helpers import ALL_STREAMS as ALL
+from tests.helpers import (
+    catalog_selecting,
+    count_budget_draws,
+    expected_keys,
+    groups_of,
+    run_tap,
+    tap_config,
+)
+from tests.helpers import table_keys as keys
 
 StartAPI = Callable[..., FakeEngageAPI]
-ALL = ["engage", "group_profiles", "cohorts", "cohort_members"]
-KEYS = {
-    "engage": "distinct_id",
-    "group_profiles": "data_group_id, distinct_id",
-    "cohorts": "id",
-    "cohort_members": "cohort_id, distinct_id",
-}
 
 
 class Interrupt(Exception):
     """Raised from a callback to stop a sync the way a crash would."""
-
-
-def keys(db: Path, stream: str, where: str = "true") -> set[Any]:
-    """The key of every row of ``stream`` (a tuple for composite keys)."""
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.execute(f"SELECT {KEYS[stream]} FROM mixpanel.{stream} WHERE {where}")
-        return {row[0] if len(row) == 1 else row for row in rows.fetchall()}
-
-
-def expected(api: FakeEngageAPI) -> dict[str, set[Any]]:
-    return {
-        "engage": api.expected_ids(),
-        "group_profiles": {
-            (g, d) for g, _ in api.settings.groups for d in api.expected_ids(data_group_id=g)
-        },
-        "cohorts": set(api.cohort_ids()),
-        "cohort_members": api.expected_members(),
-    }
 
 
 def test_sync_of_every_stream_loads_the_fakes_sets_and_the_taps_state(
@@ -54,7 +37,7 @@ def test_sync_of_every_stream_loads_the_fakes_sets_and_the_taps_state(
     config = tap_config(api, page_size=600, groups=groups_of(api))
     db = tmp_path / "all.duckdb"
     result = sync(config, streams=ALL, sink_config={"path": str(db)})
-    wanted = expected(api)
+    wanted = expected_keys(api)
     assert {s: keys(db, s) for s in ALL} == wanted
     assert result.records_by_stream == {s: len(wanted[s]) for s in ALL}
     assert result.records_written == sum(len(v) for v in wanted.values())
@@ -86,7 +69,7 @@ def test_a_full_sync_removes_exactly_what_is_gone_and_an_incremental_one_nothing
 
     sync(config, streams=ALL, sink_config={"path": str(db)})  # a full sync: no state
     after = {s: keys(db, s) for s in ALL}
-    assert after == expected(api)
+    assert after == expected_keys(api)
     assert before["engage"] - after["engage"] == gone
     assert before["group_profiles"] - after["group_profiles"] == {
         (api.settings.groups[0][0], d) for d in group_gone
@@ -152,7 +135,7 @@ def test_iter_profiles_yields_the_records_of_any_one_stream(fake_api: StartAPI) 
     assert {(r["cohort_id"], r["distinct_id"]) for r in members} == api.expected_members()
     assert [c["id"] for c in iter_profiles(config, stream="cohorts")] == api.cohort_ids()
     groups = list(iter_profiles(config, stream="group_profiles"))
-    assert {(r["data_group_id"], r["distinct_id"]) for r in groups} == expected(api)[
+    assert {(r["data_group_id"], r["distinct_id"]) for r in groups} == expected_keys(api)[
         "group_profiles"
     ]
     assert all("_sdc_table_version" not in r for r in [*members, *groups])
@@ -179,16 +162,7 @@ def test_bad_streams_or_settings_fail_before_any_request(
 def test_every_query_of_a_run_draws_on_one_hourly_budget(
     fake_api: StartAPI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tap_mixpanel_engage.engage.pacing import HourlyBudget
-
-    drawn: list[int] = []
-    acquire = HourlyBudget.acquire
-
-    def counted(self: HourlyBudget, *args: Any, **kwargs: Any) -> tuple[float, float]:
-        drawn.append(id(self))
-        return acquire(self, *args, **kwargs)
-
-    monkeypatch.setattr(HourlyBudget, "acquire", counted)
+    drawn = count_budget_draws(monkeypatch)
     api = fake_api(profiles=1200, cohorts=2)
     config = tap_config(api, page_size=500, groups=groups_of(api), max_requests_per_hour=1000)
     sync(config, streams=ALL, sink_config={"path": str(tmp_path / "b.duckdb")})

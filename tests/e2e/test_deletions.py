@@ -16,22 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
-from tests.helpers import catalog_selecting, groups_of, tap_config
+from tests.helpers import ALL_STREAMS as ALL
+from tests.helpers import catalog_selecting, expected_keys, groups_of, table_keys, tap_config
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 StartAPI = Callable[..., FakeEngageAPI]
-ALL = ("engage", "group_profiles", "cohorts", "cohort_members")
-KEYS = {
-    "engage": "distinct_id",
-    "group_profiles": "data_group_id, distinct_id",
-    "cohorts": "id",
-    "cohort_members": "cohort_id, distinct_id",
-}
 PIPE = 'set -o pipefail; "$1" --config "$2" --catalog "$3" $4 | "$5" --config "$6" > "$7"'
 
 
@@ -56,20 +49,7 @@ def pipe(
 
 
 def table(tmp_path: Path, stream: str) -> set[Any]:
-    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
-        rows = con.execute(f"SELECT {KEYS[stream]} FROM mixpanel.{stream}").fetchall()
-    return {row[0] if len(row) == 1 else row for row in rows}
-
-
-def fake_sets(api: FakeEngageAPI) -> dict[str, set[Any]]:
-    return {
-        "engage": api.expected_ids(),
-        "group_profiles": {
-            (g, d) for g, _ in api.settings.groups for d in api.expected_ids(data_group_id=g)
-        },
-        "cohorts": set(api.cohort_ids()),
-        "cohort_members": api.expected_members(),
-    }
+    return table_keys(tmp_path / "w.duckdb", stream)
 
 
 def delete_some_of_everything(api: FakeEngageAPI) -> None:
@@ -87,9 +67,9 @@ def test_a_full_sync_removes_exactly_the_rows_that_are_gone(
     config = tap_config(api, page_size=500, groups=groups_of(api))
     pipe(tmp_path, config, ALL)
     before = {s: table(tmp_path, s) for s in ALL}
-    assert before == fake_sets(api)
+    assert before == expected_keys(api)
     delete_some_of_everything(api)
-    after_deletions = fake_sets(api)
+    after_deletions = expected_keys(api)
     assert all(after_deletions[s] < before[s] for s in ALL)
 
     pipe(tmp_path, config, ALL)  # no state: a full sync of every stream

@@ -12,10 +12,18 @@ from typing import Any
 import pytest
 
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
-from tests.helpers import BIN, catalog_selecting, groups_of, records_of, run_tap, tap_config
+from tests.helpers import ALL_STREAMS as ALL
+from tests.helpers import (
+    BIN,
+    catalog_selecting,
+    count_budget_draws,
+    groups_of,
+    records_of,
+    run_tap,
+    tap_config,
+)
 
 StartAPI = Callable[..., FakeEngageAPI]
-ALL = ("engage", "group_profiles", "cohorts", "cohort_members")
 GROUPS = (("-1405123841946871899", 1300), ("77", 150))
 BOUGHT = [{"window": "30d", "name": "bought", "event_selectors": [{"event": "Purchase"}]}]
 
@@ -198,17 +206,9 @@ def test_every_query_of_a_tap_run_draws_on_one_hourly_budget(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from tap_mixpanel_engage.engage.pacing import HourlyBudget
     from tap_mixpanel_engage.tap.tap import TapMixpanelEngage
 
-    drawn: list[int] = []
-    acquire = HourlyBudget.acquire
-
-    def counted(self: HourlyBudget, *args: Any, **kwargs: Any) -> tuple[float, float]:
-        drawn.append(id(self))
-        return acquire(self, *args, **kwargs)
-
-    monkeypatch.setattr(HourlyBudget, "acquire", counted)
+    drawn = count_budget_draws(monkeypatch)
     api = fake_api(profiles=1200, cohorts=2)
     config = tap_config(api, page_size=500, groups=groups_of(api), max_requests_per_hour=1000)
     catalog = json.loads(catalog_selecting(tmp_path, config, *ALL).read_text())
