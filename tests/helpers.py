@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,3 +159,31 @@ def count_budget_draws(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(HourlyBudget, "acquire", counted)
     return drawn
+
+
+def run_until_killed(
+    tmp_path: Path,
+    config: dict[str, Any],
+    catalog: Path | None,
+    stop: Callable[[dict[str, Any]], bool],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the tap and SIGKILL it at the first STATE ``stop`` accepts: the messages and that
+    STATE."""
+    (tmp_path / "tap.json").write_text(json.dumps(config))
+    command = [str(BIN / "tap-mixpanel-engage"), "--config", str(tmp_path / "tap.json")]
+    messages: list[dict[str, Any]] = []
+    with subprocess.Popen(
+        [*command, *(["--catalog", str(catalog)] if catalog is not None else [])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            messages.append(json.loads(line))
+            if messages[-1]["type"] == "STATE" and stop(messages[-1]["value"]):
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=30)
+    assert messages[-1]["type"] == "STATE", "the tap finished before the kill"
+    return messages, messages[-1]["value"]

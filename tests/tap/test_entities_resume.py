@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
-from tests.helpers import BIN, catalog_selecting, groups_of, records_of, run_tap, tap_config
+from tests.helpers import (
+    catalog_selecting,
+    groups_of,
+    records_of,
+    run_tap,
+    run_until_killed,
+    tap_config,
+)
 
 StartAPI = Callable[..., FakeEngageAPI]
-
-
-def run_until_killed(
-    tmp_path: Path, config: dict[str, Any], catalog: Path, stop: Callable[[dict[str, Any]], bool]
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Run the tap and SIGKILL it at the first STATE ``stop`` accepts: the messages and that
-    STATE."""
-    (tmp_path / "tap.json").write_text(json.dumps(config))
-    command = [str(BIN / "tap-mixpanel-engage"), "--config", str(tmp_path / "tap.json")]
-    messages: list[dict[str, Any]] = []
-    with subprocess.Popen(
-        [*command, "--catalog", str(catalog)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            messages.append(json.loads(line))
-            if messages[-1]["type"] == "STATE" and stop(messages[-1]["value"]):
-                os.kill(proc.pid, signal.SIGKILL)
-                break
-        proc.wait(timeout=30)
-    assert messages[-1]["type"] == "STATE", "the tap finished before the kill"
-    return messages, messages[-1]["value"]
 
 
 def partition_position(state: dict[str, Any], stream: str, key: str, value: Any) -> Any:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tap_mixpanel_engage.fake_api import FakeEngageAPI
-from tests.helpers import BIN, run_tap, tap_config
+from tests.helpers import run_tap, run_until_killed, tap_config
 
 StartAPI = Callable[..., FakeEngageAPI]
 
@@ -115,28 +111,14 @@ def test_a_killed_run_resumes_from_its_last_state_without_refetching(
     fake_api: StartAPI, tmp_path: Path
 ) -> None:
     api = fake_api(profiles=12_000, latency=0.2)
-    config_path = tmp_path / "tap.json"
-    config_path.write_text(json.dumps(tap_config(api, max_workers=2, page_size=1000)))
-    emitted: list[str] = []
-    last_state: dict[str, Any] | None = None
-    with subprocess.Popen(
-        [str(BIN / "tap-mixpanel-engage"), "--config", str(config_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    ) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            message = json.loads(line)
-            if message["type"] == "RECORD":
-                emitted.append(message["record"]["distinct_id"])
-            elif message["type"] == "STATE":
-                last_state = message["value"]
-                position = last_state["bookmarks"]["engage"].get("engage_position")
-                if position and position["page"] >= 4:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    break
-        proc.wait(timeout=30)
+
+    def past_page_4(state: dict[str, Any]) -> bool:
+        position = state["bookmarks"]["engage"].get("engage_position")
+        return bool(position and position["page"] >= 4)
+
+    config = tap_config(api, max_workers=2, page_size=1000)
+    messages, last_state = run_until_killed(tmp_path, config, None, past_page_4)
+    emitted = [m["record"]["distinct_id"] for m in messages if m["type"] == "RECORD"]
     assert last_state is not None
     done_page = last_state["bookmarks"]["engage"]["engage_position"]["page"]
     served_before = dict(api.stats.pages_served)
